@@ -1,0 +1,68 @@
+"""Small helpers the components share: alarm declaration and IAM trust documents."""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+ALARM_PREFIX = "task-service"
+
+
+def assume_role_policy(service: str) -> str:
+    """Trust policy letting one AWS service principal assume a role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def metric_alarm(
+    resource_name: str,
+    *,
+    alarm_name: str,
+    description: str,
+    topic_arn: pulumi.Input[str],
+    threshold: float,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    namespace: str | None = None,
+    metric_name: str | None = None,
+    dimensions: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+    statistic: str | None = None,
+    extended_statistic: str | None = None,
+    metric_queries: Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgs] | None = None,
+    comparison: str = "GreaterThanThreshold",
+    period: int = 60,
+    evaluation_periods: int = 5,
+    datapoints_to_alarm: int = 3,
+) -> aws.cloudwatch.MetricAlarm:
+    """A CloudWatch alarm that notifies (and recovers to) the alarm topic; missing data is not a breach."""
+    if not alarm_name.startswith(ALARM_PREFIX):
+        raise ValueError(f"alarm {alarm_name!r} must start with {ALARM_PREFIX!r}: the runbook finds alarms by prefix")
+    single_metric = metric_queries is None
+    return aws.cloudwatch.MetricAlarm(
+        resource_name,
+        name=alarm_name,
+        alarm_description=description,
+        namespace=namespace if single_metric else None,
+        metric_name=metric_name if single_metric else None,
+        dimensions=dimensions if single_metric else None,
+        statistic=statistic if single_metric else None,
+        extended_statistic=extended_statistic if single_metric else None,
+        period=period if single_metric else None,
+        metric_queries=metric_queries,
+        comparison_operator=comparison,
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        datapoints_to_alarm=datapoints_to_alarm,
+        treat_missing_data="notBreaching",
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn],
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

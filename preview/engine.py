@@ -1,0 +1,238 @@
+"""Run the Pulumi program unchanged under Pulumi's mock runtime and record what the engine would receive.
+
+A `MockMonitor` subclass sees every RegisterResource request exactly as the language SDK sends it to the engine:
+type, name, parent, dependencies, options and `request.object`, already in wire format (camelCase keys, secret
+and unknown sentinels). The program runs inside `run_in_stack`, so `pulumi.export` values arrive as the root
+Stack's RegisterResourceOutputs. URNs are built as the engine builds them (the parent's type chain, except the
+root Stack's). In preview mode provider-computed outputs (ARNs, endpoints) stay unknown, as in a real preview of
+a new stack; StackReference reads are answered from `stack-references/<org>.<project>.<stack>.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.stack import run_in_stack
+
+from preview.stack_files import StackSettings, load_stack, set_path
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
+STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+FAKE_ACCOUNT = "123456789012"
+
+
+class ProgramError(Exception):
+    """The program stopped (bad config, a missing stack reference file, a bug); the message says why."""
+
+
+@dataclass
+class RecordedResource:
+    """One RegisterResource request, as the engine would receive it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    inputs_struct: struct_pb2.Struct
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    ignore_changes: list[str]
+    delete_before_replace: bool
+    additional_secret_outputs: list[str]
+    provider: str
+
+
+@dataclass
+class Recording:
+    project: str
+    stack: str
+    preview: bool
+    resources: list[RecordedResource] = field(default_factory=list)
+    stack_urn: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs_struct: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def by_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> RecordedResource:
+        found = [r for r in self.by_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} {name or ''}, found {len(found)}")
+        return found[0]
+
+
+def _to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct, preserving_proto_field_name=True)
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, mock: mocks.Mocks, recording: Recording):
+        super().__init__(mock)
+        self.recording = recording
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine omits the root Stack from a child's type chain; the SDK's mock does not.
+        if parent and parent.split("::")[2] == STACK_TYPE:
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            self.recording.stack_urn = response.urn
+            return response
+        self.recording.resources.append(
+            RecordedResource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=_to_python(request.object),
+                inputs_struct=request.object,
+                dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                protect=bool(request.protect),
+                ignore_changes=list(request.ignoreChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+                provider=request.provider,
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.recording.stack_urn:
+            self.recording.outputs_struct = request.outputs
+            self.recording.outputs = _to_python(request.outputs)
+        else:
+            self.recording.component_outputs[request.urn] = _to_python(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Answers registrations: inputs echo back; computed outputs are unknown (preview) or plausible fakes."""
+
+    def __init__(self, region: str, preview: bool, references_dir: Path):
+        self.region = region
+        self.preview = preview
+        self.references_dir = references_dir
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE_TYPE:
+            return args.name, {"name": args.inputs["name"], "outputs": self._stack_outputs(args.inputs["name"])}
+        state = dict(args.inputs)
+        if self.preview:
+            return None, state
+        return f"{args.name}-id", {**self._fakes(args.typ, args.name, state), **state}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/preview", "userId": "preview"}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region}, None
+        return {}, None
+
+    def _stack_outputs(self, stack_name: str) -> dict[str, Any]:
+        path = self.references_dir / (stack_name.replace("/", ".") + ".json")
+        if not path.is_file():
+            raise ProgramError(
+                f"stack reference {stack_name!r}: no outputs file {path} (write the referenced stack's "
+                f"`pulumi stack output --json` there)"
+            )
+        try:
+            outputs = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ProgramError(f"stack reference {stack_name!r}: {path} is not valid JSON ({exc})") from None
+        if not isinstance(outputs, dict):
+            raise ProgramError(f"stack reference {stack_name!r}: {path} must hold a JSON object of outputs")
+        return outputs
+
+    def _fakes(self, typ: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Deterministic stand-ins for what AWS computes, for tests that need values rather than unknowns."""
+        service = typ.split(":")[1].split("/")[0]
+        arn = f"arn:aws:{service}:{self.region}:{FAKE_ACCOUNT}:{name}"
+        fakes: dict[str, Any] = {"arn": arn, "id": f"{name}-id"}
+        if typ == "aws:lb/targetGroup:TargetGroup":
+            suffix = f"targetgroup/{state.get('name', name)}/0123456789abcdef"
+            fakes.update(arn=f"arn:aws:elasticloadbalancing:{self.region}:{FAKE_ACCOUNT}:{suffix}", arnSuffix=suffix)
+        elif typ == "aws:rds/instance:Instance":
+            address = f"{state.get('identifier', name)}.abcdefghij12.{self.region}.rds.amazonaws.com"
+            fakes.update(address=address, endpoint=f"{address}:5432", engineVersionActual="16.4", port=5432)
+        elif typ == "aws:ecr/repository:Repository":
+            fakes["repositoryUrl"] = f"{FAKE_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{state.get('name', name)}"
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            fakes["id"] = "sg-" + format(abs(hash(name)) % 16**17, "017x")
+        elif typ == "aws:dms/replicationInstance:ReplicationInstance":
+            fakes["replicationInstanceArn"] = f"arn:aws:dms:{self.region}:{FAKE_ACCOUNT}:rep:{state.get('replicationInstanceId')}"
+        elif typ == "aws:dms/endpoint:Endpoint":
+            fakes["endpointArn"] = f"arn:aws:dms:{self.region}:{FAKE_ACCOUNT}:endpoint:{state.get('endpointId')}"
+        elif typ == "aws:dms/replicationTask:ReplicationTask":
+            fakes["replicationTaskArn"] = f"arn:aws:dms:{self.region}:{FAKE_ACCOUNT}:task:{state.get('resourceIdentifier')}"
+        elif typ == "random:index/randomPassword:RandomPassword":
+            fakes["result"] = "x" * int(state.get("length", 32))
+        return fakes
+
+
+def run_program(
+    project_dir: Path,
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    preview: bool = True,
+    references_dir: Path | None = None,
+    settings_: StackSettings | None = None,
+) -> Recording:
+    """Run `project_dir/__main__.py` for `stack` and return every registration and the stack outputs.
+
+    `overrides` maps config keys, optionally with a `--path` style suffix (`task-service:db.multiAz`), to values.
+    """
+    project_dir = project_dir.resolve()
+    stack_settings = settings_ or load_stack(project_dir, stack)
+    for key, value in (overrides or {}).items():
+        set_path(stack_settings.config, key, value)
+    region = str(stack_settings.config.get("aws:region", "us-east-1"))
+    recording = Recording(project=stack_settings.project, stack=stack, preview=preview)
+    mock = _Mocks(region, preview, references_dir or project_dir / "stack-references")
+
+    def run() -> None:
+        pulumi.runtime.set_all_config(stack_settings.engine_config(), sorted(stack_settings.secret_keys))
+        # set_mocks would create and finish a Stack of its own; a placeholder root makes it skip that, so the
+        # program's exports land on the Stack that run_in_stack creates.
+        settings.ROOT.set(object())  # type: ignore[arg-type]
+        pulumi.runtime.set_mocks(
+            mock,
+            project=stack_settings.project,
+            stack=stack,
+            preview=preview,
+            monitor=_RecordingMonitor(mock, recording),
+        )
+        settings.ROOT.set(None)
+        main = str(project_dir / "__main__.py")
+        asyncio.run(run_in_stack(lambda: runpy.run_path(main, run_name="__main__") and None))
+
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    try:
+        contextvars.Context().run(run)
+    except (pulumi.RunError, ProgramError) as exc:
+        raise ProgramError(str(exc)) from None
+    return recording

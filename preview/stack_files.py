@@ -1,0 +1,127 @@
+"""Read `Pulumi.yaml` and `Pulumi.<stack>.yaml` the way the Pulumi CLI does, without the CLI.
+
+What the CLI hands a program: every key namespaced (`task-service:db`, `aws:region`; the project's own keys may be
+written bare), project-level values and declared defaults filled in, declared types enforced, structured values
+passed as JSON text, and `secure:` values decrypted. We cannot decrypt, so secure values are marked secret and
+replaced by a placeholder that says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECURE_PLACEHOLDER = "[secret: cannot decrypt without the Pulumi CLI]"
+_DECLARATION_KEYS = {"type", "default", "description", "secret", "items", "value"}
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
+
+
+class StackFileError(Exception):
+    """A missing or malformed project/stack file, or a value that breaks a declared type."""
+
+
+@dataclass
+class StackSettings:
+    project: str
+    stack: str
+    project_dir: Path
+    stack_file: Path
+    config: dict[str, Any]
+    secret_keys: set[str] = field(default_factory=set)
+
+    def engine_config(self) -> dict[str, str]:
+        """The config map as the engine passes it to a program (PULUMI_CONFIG): text, JSON for structures."""
+        return {key: _as_text(value) for key, value in self.config.items()}
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise StackFileError(f"{path.name} not found in {path.parent} (expected a Pulumi project/stack file)")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise StackFileError(f"{path.name} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _full_key(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
+    """`pulumi config set --path ns:key.a.b value`: set a nested setting, creating maps on the way."""
+    key, _, path = dotted.partition(".")
+    if not path:
+        config[key] = value
+        return
+    node = config.setdefault(key, {})
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def load_stack(project_dir: Path, stack: str) -> StackSettings:
+    """Project + stack config merged with the CLI's precedence: stack value, project value, declared default."""
+    project_file = project_dir / "Pulumi.yaml"
+    project_doc = _read_yaml(project_file)
+    if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
+        raise StackFileError(f"Pulumi.yaml must be a map with a 'name' (the project name)")
+    project = project_doc["name"]
+
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    stack_doc = _read_yaml(stack_file)
+    if not isinstance(stack_doc, dict):
+        raise StackFileError(f"{stack_file.name} must be a map with a 'config' section")
+    stack_config = stack_doc.get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise StackFileError(f"{stack_file.name}: 'config' must be a map of keys to values")
+
+    config: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    declared: dict[str, dict[str, Any]] = {}
+    for key, entry in (project_doc.get("config") or {}).items():
+        full = _full_key(project, key)
+        if isinstance(entry, dict) and entry and set(entry) <= _DECLARATION_KEYS:
+            if "type" in entry:
+                declared[full] = entry
+            if "value" in entry:
+                config[full] = entry["value"]
+            elif "default" in entry:
+                config[full] = entry["default"]
+            if entry.get("secret"):
+                secret_keys.add(full)
+        else:
+            config[full] = entry
+
+    for key, value in stack_config.items():
+        full = _full_key(project, str(key))
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = SECURE_PLACEHOLDER
+            secret_keys.add(full)
+            continue
+        decl = declared.get(full)
+        if decl is not None:
+            expected = _TYPES.get(decl["type"], (object,))
+            if not isinstance(value, expected) or (decl["type"] == "integer" and isinstance(value, bool)):
+                raise StackFileError(
+                    f"{full} must be of type {decl['type']} as declared in Pulumi.yaml (got {value!r}) in {stack_file.name}"
+                )
+        config[full] = value
+
+    return StackSettings(
+        project=project, stack=stack, project_dir=project_dir, stack_file=stack_file, config=config, secret_keys=secret_keys
+    )
