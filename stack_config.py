@@ -177,8 +177,9 @@ _MISSING = object()
 class _Section:
     """Reads one structured key (e.g. `task-service:db`), naming every problem by its full path."""
 
-    def __init__(self, key: str, value: Any, stack_file: str, known: Sequence[str]):
+    def __init__(self, key: str, value: Any, stack_file: str, known: Sequence[str], sep: str = "."):
         self.key = key
+        self.sep = sep
         self.stack_file = stack_file
         if value is None:
             value = {}
@@ -187,7 +188,7 @@ class _Section:
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ConfigError(
-                f"{key}.{unknown[0]} is not a known setting (expected one of: {', '.join(known)}) in {stack_file}"
+                f"{key}{sep}{unknown[0]} is not a known setting (expected one of: {', '.join(known)}) in {stack_file}"
             )
         self.value: dict[str, Any] = value
 
@@ -198,7 +199,7 @@ class _Section:
         if name in self.value and self.value[name] is not None:
             return self.value[name]
         if default is _MISSING:
-            raise ConfigError(f"{self.key}.{name} is required in {self.stack_file}")
+            raise ConfigError(f"{self.key}{self.sep}{name} is required in {self.stack_file}")
         return default
 
     def has(self, name: str) -> bool:
@@ -207,9 +208,9 @@ class _Section:
     def text(self, name: str, default: Any = _MISSING, pattern: re.Pattern[str] | None = None, what: str = "") -> Any:
         value = self.raw(name, default)
         if not isinstance(value, str) or not value.strip():
-            self.fail(f"{self.key}.{name}", "must be a non-empty string", value)
+            self.fail(f"{self.key}{self.sep}{name}", "must be a non-empty string", value)
         if pattern is not None and not pattern.match(value):
-            self.fail(f"{self.key}.{name}", f"must be {what or 'matching ' + pattern.pattern}", value)
+            self.fail(f"{self.key}{self.sep}{name}", f"must be {what or 'matching ' + pattern.pattern}", value)
         return value
 
     def integer(self, name: str, default: Any = _MISSING, lo: int | None = None, hi: int | None = None) -> int:
@@ -217,10 +218,10 @@ class _Section:
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{self.key}.{name}", "must be a whole number", value)
+            self.fail(f"{self.key}{self.sep}{name}", "must be a whole number", value)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f"between {lo} and {hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
-            self.fail(f"{self.key}.{name}", f"must be {bounds}", value)
+            self.fail(f"{self.key}{self.sep}{name}", f"must be {bounds}", value)
         return int(value)
 
     def choice(self, name: str, choices: Sequence[Any], default: Any = _MISSING) -> Any:
@@ -228,7 +229,7 @@ class _Section:
         if isinstance(value, str) and re.fullmatch(r"\d+", value):
             value = int(value)
         if value not in choices:
-            self.fail(f"{self.key}.{name}", f"must be one of {', '.join(map(str, choices))}", value)
+            self.fail(f"{self.key}{self.sep}{name}", f"must be one of {', '.join(map(str, choices))}", value)
         return value
 
     def boolean(self, name: str, default: Any = _MISSING) -> bool:
@@ -236,7 +237,7 @@ class _Section:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
         if not isinstance(value, bool):
-            self.fail(f"{self.key}.{name}", "must be true or false", value)
+            self.fail(f"{self.key}{self.sep}{name}", "must be true or false", value)
         return bool(value)
 
     def texts(
@@ -248,7 +249,7 @@ class _Section:
         min_items: int = 0,
     ) -> tuple[str, ...]:
         value = self.raw(name, default)
-        path = f"{self.key}.{name}"
+        path = f"{self.key}{self.sep}{name}"
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             self.fail(path, "must be a list of strings", value)
         if len(value) < min_items:
@@ -299,6 +300,7 @@ def load(
         {k: obj(k) for k in ("canaryWeight", "alarmEmails") if config.get(k) is not None},
         stack_file,
         ("canaryWeight", "alarmEmails"),
+        sep=":",
     )
     canary_weight = top.integer("canaryWeight", 0, 0, 100)
     alarm_emails = top.texts("alarmEmails", [], _EMAIL, "e-mail addresses")
@@ -490,6 +492,7 @@ class _ExistingReader:
 
     def __init__(self, ref: MonolithStackRef | None):
         self.ref = ref
+        self._stack_reference: pulumi.StackReference | None = None
 
     def _pending(self, section: _Section, name: str) -> _FromStack | None:
         if section.has(name) or self.ref is None:
@@ -506,5 +509,7 @@ class _ExistingReader:
         pending = {k: v for k, v in fields.items() if isinstance(v, _FromStack)}
         if not pending or self.ref is None:
             return fields
-        ref = pulumi.StackReference("monolith", stack_name=self.ref.name)
+        if self._stack_reference is None:
+            self._stack_reference = pulumi.StackReference("monolith", stack_name=self.ref.name)
+        ref = self._stack_reference
         return {**fields, **{k: ref.require_output(v.output_name) for k, v in pending.items()}}

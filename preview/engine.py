@@ -68,6 +68,8 @@ class Recording:
     outputs: dict[str, Any] = field(default_factory=dict)
     outputs_struct: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reads: list[tuple[str, str, str]] = field(default_factory=list)
+    """ReadResource requests (type, name, id): StackReferences and `.get()` lookups of existing resources."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -119,6 +121,10 @@ class _RecordingMonitor(mocks.MockMonitor):
         )
         return response
 
+    def ReadResource(self, request: Any) -> Any:
+        self.recording.reads.append((request.type, request.name, request.id))
+        return super().ReadResource(request)
+
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn == self.recording.stack_urn:
             self.recording.outputs_struct = request.outputs
@@ -135,6 +141,7 @@ class _Mocks(pulumi.runtime.Mocks):
         self.region = region
         self.preview = preview
         self.references_dir = references_dir
+        self.reference_problems: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == STACK_REFERENCE_TYPE:
@@ -152,18 +159,23 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, None
 
     def _stack_outputs(self, stack_name: str) -> dict[str, Any]:
+        """Outputs of a referenced stack from a local file. Problems are reported after the run: raising here,
+        inside the SDK's RPC thread, would surface as a confusing asyncio error instead of this message."""
         path = self.references_dir / (stack_name.replace("/", ".") + ".json")
+        problem = None
+        outputs: Any = {}
         if not path.is_file():
-            raise ProgramError(
-                f"stack reference {stack_name!r}: no outputs file {path} (write the referenced stack's "
-                f"`pulumi stack output --json` there)"
-            )
-        try:
-            outputs = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ProgramError(f"stack reference {stack_name!r}: {path} is not valid JSON ({exc})") from None
-        if not isinstance(outputs, dict):
-            raise ProgramError(f"stack reference {stack_name!r}: {path} must hold a JSON object of outputs")
+            problem = f"no outputs file {path} (save the referenced stack's `pulumi stack output --json` there)"
+        else:
+            try:
+                outputs = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                problem = f"{path} is not valid JSON ({exc})"
+            if not problem and not isinstance(outputs, dict):
+                problem = f"{path} must hold a JSON object of outputs"
+        if problem:
+            self.reference_problems.append(f"stack reference {stack_name!r}: {problem}")
+            return {}
         return outputs
 
     def _fakes(self, typ: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +245,10 @@ def run_program(
         sys.path.insert(0, str(project_dir))
     try:
         contextvars.Context().run(run)
-    except (pulumi.RunError, ProgramError) as exc:
-        raise ProgramError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one message; the cause decides which
+        if mock.reference_problems:
+            raise ProgramError(mock.reference_problems[0]) from None
+        if isinstance(exc, pulumi.RunError):
+            raise ProgramError(str(exc)) from None
+        raise ProgramError(f"the program failed: {type(exc).__name__}: {exc}") from exc
     return recording
