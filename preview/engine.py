@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import logging
 import runpy
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,12 +245,21 @@ def run_program(
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
+    # A failed run leaves futures nobody awaits; asyncio would log each with a traceback. The failure itself is
+    # reported below, once, so keep asyncio's logger and the never-awaited warnings quiet meanwhile.
+    asyncio_logger = logging.getLogger("asyncio")
+    previous_level = asyncio_logger.level
+    asyncio_logger.setLevel(logging.CRITICAL)
     try:
-        contextvars.Context().run(run)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+            contextvars.Context().run(run)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message; the cause decides which
         if mock.reference_problems:
             raise ProgramError(mock.reference_problems[0]) from None
         if isinstance(exc, pulumi.RunError):
             raise ProgramError(str(exc)) from None
         raise ProgramError(f"the program failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        asyncio_logger.setLevel(previous_level)
     return recording
