@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import runpy
@@ -24,6 +25,7 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks, settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 
 from preview.stack_files import StackSettings, load_stack, set_path
@@ -49,7 +51,6 @@ class RecordedResource:
     urn: str
     parent: str
     custom: bool
-    inputs: dict[str, Any]
     inputs_struct: struct_pb2.Struct
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
@@ -58,6 +59,11 @@ class RecordedResource:
     delete_before_replace: bool
     additional_secret_outputs: list[str]
     provider: str
+
+    @functools.cached_property
+    def inputs(self) -> dict[str, Any]:
+        """The wire inputs as Python values, sentinels kept (converted on first use: most runs never need it)."""
+        return _to_python(self.inputs_struct)
 
 
 @dataclass
@@ -88,9 +94,10 @@ def _to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
 
 
 class _RecordingMonitor(mocks.MockMonitor):
-    def __init__(self, mock: mocks.Mocks, recording: Recording):
+    def __init__(self, mock: mocks.Mocks, recording: Recording, preview: bool):
         super().__init__(mock)
         self.recording = recording
+        self.preview = preview
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The engine omits the root Stack from a child's type chain; the SDK's mock does not.
@@ -99,7 +106,14 @@ class _RecordingMonitor(mocks.MockMonitor):
         return super().make_urn(parent, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        if self.preview and request.type != STACK_TYPE:
+            # A preview echoes the inputs back, so the request's own Struct is the answer: skipping the mock's
+            # deserialize/serialize round trip halves the per-resource cost.
+            response = resource_pb2.RegisterResourceResponse(
+                urn=self.make_urn(request.parent, request.type, request.name), object=request.object
+            )
+        else:
+            response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             self.recording.stack_urn = response.urn
             return response
@@ -110,7 +124,6 @@ class _RecordingMonitor(mocks.MockMonitor):
                 urn=response.urn,
                 parent=request.parent,
                 custom=bool(request.custom),
-                inputs=_to_python(request.object),
                 inputs_struct=request.object,
                 dependencies=list(request.dependencies),
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
@@ -237,7 +250,7 @@ def run_program(
             project=stack_settings.project,
             stack=stack,
             preview=preview,
-            monitor=_RecordingMonitor(mock, recording),
+            monitor=_RecordingMonitor(mock, recording, preview),
         )
         settings.ROOT.set(None)
         main = str(project_dir / "__main__.py")

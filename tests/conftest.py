@@ -8,7 +8,7 @@ import pytest
 
 from preview.engine import Recording, run_program
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")

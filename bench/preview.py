@@ -1,0 +1,116 @@
+"""Benchmark the hermetic preview: prod wall time, and how it grows with the number of services.
+
+    .venv/bin/python bench/preview.py [--runs 5]
+
+1. `python -m preview -s prod` as a user runs it (fresh process each time): median of the program run, the policy
+   pack (Configure + Analyze + AnalyzeStack, once it is up) and the whole command.
+2. A synthetic program with N = 1, 10, 50 copies of FargateService + AlbRoute (the same components, prod config),
+   run in one process: median program time and policy time per N, and the marginal cost of one more service.
+Goals (issue 4): prod preview under 2 s on this 2-core machine; marginal cost linear and under 50 ms a service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from preview.analyzer_client import PolicyPackServer, resources_from_recording  # noqa: E402
+from preview.engine import run_program  # noqa: E402
+
+SYNTHETIC = '''
+import stack_config
+from components import AlbRoute, AlbRouteArgs, FargateService, FargateServiceArgs
+
+cfg = stack_config.load()
+for i in range({n}):
+    route = AlbRoute(f"route{{i}}", AlbRouteArgs(
+        vpc_id=cfg.network.vpc_id, listener_arn=cfg.monolith.listener_arn,
+        monolith_target_group_arn=cfg.monolith.target_group_arn, canary_weight=0, alarm_topic_arn="arn:aws:sns:ap-northeast-1:123456789012:t",
+        priority=100 + i, target_group_name=f"svc{{i}}-tg"))
+    FargateService(f"svc{{i}}", FargateServiceArgs(
+        service=cfg.service, autoscaling=cfg.autoscaling, cognito=cfg.cognito, region=cfg.region,
+        vpc_id=cfg.network.vpc_id, subnet_ids=cfg.network.service_subnet_ids,
+        alb_security_group_id=cfg.monolith.alb_security_group_id, target_group_arn=route.target_group.arn,
+        listener_rule=route.listener_rule, db_host="db.example.internal", db_port=5432, db_name="task_service",
+        db_secret_arn="arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db-AbCdEf",
+        secrets_kms_key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        alarm_topic_arn="arn:aws:sns:ap-northeast-1:123456789012:t",
+        service_name=f"svc{{i}}", cluster_name=f"svc{{i}}-cluster", repository_name=f"svc{{i}}",
+        cognito_secret_name=f"svc{{i}}/cognito-config"))
+'''
+
+
+def cli_runs(runs: int) -> None:
+    program, policy, total, wall = [], [], [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "preview", "-s", "prod", "--json"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        wall.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            sys.exit(f"preview failed ({proc.returncode}): {proc.stderr.strip()}")
+        timings = json.loads(proc.stdout)["timings"]
+        program.append(timings["program"])
+        policy.append(timings["policy"])
+        total.append(timings["total"])
+    print(f"prod preview, {runs} fresh processes (median):")
+    print(f"  program run (incl. importing pulumi_aws) {statistics.median(program):6.3f} s")
+    print(f"  policy pack, once up                     {statistics.median(policy):6.3f} s")
+    print(f"  preview total (pack boots in parallel)   {statistics.median(total):6.3f} s")
+    print(f"  whole command, interpreter start to exit {statistics.median(wall):6.3f} s   goal < 2 s")
+
+
+def synthetic(ns: list[int], runs: int) -> None:
+    medians: dict[int, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        for name in ("Pulumi.yaml", "Pulumi.prod.yaml", "stack_config.py", "components", "stack-references"):
+            (project / name).symlink_to(ROOT / name)
+        run_program(ROOT, "prod")  # warm imports so N=1 is not charged for them
+        with PolicyPackServer(ROOT / "policy", project="task-service", stack="prod") as pack:
+            pack.configure(ROOT / "policy" / "config" / "prod.json")
+            for n in ns:
+                (project / "__main__.py").write_text(SYNTHETIC.format(n=n))
+                program_times, policy_times = [], []
+                count = 0
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    rec = run_program(project, "prod")
+                    program_times.append(time.perf_counter() - started)
+                    resources = resources_from_recording(rec.resources, project="task-service", stack="prod")
+                    started = time.perf_counter()
+                    pack.preview(resources)
+                    policy_times.append(time.perf_counter() - started)
+                    count = len(rec.resources)
+                medians[n] = (statistics.median(program_times), statistics.median(policy_times))
+                print(f"  N={n:>3}: {count:>5} resources  program {medians[n][0]:6.3f} s  policy {medians[n][1]:6.3f} s")
+    lo, hi = min(ns), max(ns)
+    per_service = [(medians[hi][i] - medians[lo][i]) / (hi - lo) * 1000 for i in (0, 1)]
+    mid = sorted(ns)[len(ns) // 2]
+    linear_estimate = medians[lo][0] + (medians[hi][0] - medians[lo][0]) * (mid - lo) / (hi - lo)
+    print(f"  marginal cost per service: program {per_service[0]:.1f} ms, policy {per_service[1]:.1f} ms, "
+          f"total {sum(per_service):.1f} ms   goal < 50 ms")
+    print(f"  linearity: N={mid} measured {medians[mid][0]:.3f} s vs {linear_estimate:.3f} s on the N={lo}..{hi} line")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    cli_runs(args.runs)
+    print("synthetic program, FargateService + AlbRoute per service (median, one process):")
+    synthetic([1, 10, 50], max(3, args.runs // 2))
+
+
+if __name__ == "__main__":
+    main()

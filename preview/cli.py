@@ -1,0 +1,270 @@
+"""`python -m preview`: a `pulumi preview` with the policy pack that needs no CLI, no plugin and no cloud.
+
+Runs `__main__.py` unchanged under the mock runtime (see preview.engine), serves every registration to the policy
+pack over its Analyzer protocol exactly as the engine does (see preview.analyzer_client), and prints what a person
+expects from `pulumi preview`: the resource tree, a summary, the policy results and the stack outputs.
+Exit codes: 0 clean or advisory only, 1 mandatory policy violations, 2 bad config, files or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from preview.analyzer_client import (
+    AnalysisResult,
+    PolicyPackError,
+    PolicyPackServer,
+    resources_from_recording,
+)
+from preview.engine import SECRET_SIG, STACK_TYPE, UNKNOWN, ProgramError, Recording, run_program
+from preview.stack_files import StackFileError, load_stack
+
+EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
+SECRET_TEXT = "[secret]"
+
+
+@dataclass
+class PreviewResult:
+    recording: Recording
+    policy: AnalysisResult | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_MANDATORY if self.policy is not None and self.policy.mandatory else EXIT_OK
+
+
+class _Progress:
+    """Phase messages on an interactive terminal; silent in CI and when output is piped."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.enabled = stream.isatty() and not os.environ.get("CI")
+
+    def step(self, message: str) -> None:
+        if self.enabled:
+            self.stream.write(f"\r\033[K… {message}")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def run_preview(
+    project_dir: Path,
+    stack: str,
+    *,
+    policy_dir: Path | None,
+    policy_config: Path | None,
+    references_dir: Path | None = None,
+    progress: _Progress | None = None,
+) -> PreviewResult:
+    """Program under mocks, then the policy pack over gRPC; raises StackFileError/ProgramError/PolicyPackError."""
+    progress = progress or _Progress(sys.stderr)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    settings = load_stack(project_dir, stack)
+    pack = None
+    if policy_dir is not None:
+        pack = PolicyPackServer(
+            policy_dir, project=settings.project, stack=stack, dry_run=True, stack_config=settings.engine_config()
+        )
+    policy = None
+    with ThreadPoolExecutor(max_workers=1) as background, contextlib.ExitStack() as cleanup:
+        # The pack's interpreter boots (about a second) while the program runs, as the engine overlaps them too.
+        pack_ready = background.submit(pack.start) if pack is not None else None
+        if pack is not None:
+            cleanup.callback(pack.close)
+        progress.step(f"running the program for {settings.project}/{stack}")
+        recording = run_program(project_dir, stack, settings_=settings, references_dir=references_dir)
+        timings["program"] = time.perf_counter() - started
+        if pack is not None and pack_ready is not None:
+            progress.step("evaluating the policy pack")
+            pack_ready.result()
+            policy_started = time.perf_counter()
+            pack.configure(policy_config)
+            policy = pack.preview(resources_from_recording(recording.resources, project=settings.project, stack=stack))
+            timings["policy"] = time.perf_counter() - policy_started
+    timings["total"] = time.perf_counter() - started
+    progress.done()
+    return PreviewResult(recording, policy, timings)
+
+
+def plain_value(value: Any) -> Any:
+    """A wire value as `pulumi stack output --json` shows it: secrets hidden, whole numbers as integers."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return SECRET_TEXT
+        return {k: plain_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def stack_outputs(recording: Recording) -> dict[str, Any]:
+    return {key: plain_value(value) for key, value in sorted(recording.outputs.items())}
+
+
+def _display(value: Any) -> str:
+    if value == UNKNOWN:
+        return "output<string>"
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value).replace(json.dumps(UNKNOWN), "output<string>")
+        return text if len(text) <= 100 else text[:97] + "..."
+    return str(value)
+
+
+def render(result: PreviewResult, out: TextIO) -> None:
+    rec = result.recording
+    children: dict[str, list[Any]] = {}
+    for resource in rec.resources:
+        children.setdefault(resource.parent, []).append(resource)
+    width = max((len(r.type) for r in rec.resources), default=20) + 8
+
+    out.write(f"Previewing update ({rec.project}/{rec.stack}): hermetic, no cloud calls\n\n")
+    out.write(f"     {'Type':<{width}} Name\n")
+    out.write(f" +   {STACK_TYPE:<{width}} {rec.project}-{rec.stack}\n")
+
+    def walk(parent: str, prefix: str) -> None:
+        # Registration order depends on when each resource's inputs resolve; sort so reports diff cleanly.
+        kids = sorted(children.get(parent, []), key=lambda r: (r.name, r.type))
+        for index, resource in enumerate(kids):
+            last = index == len(kids) - 1
+            branch = f"{prefix}{'└─ ' if last else '├─ '}"
+            out.write(f" +   {branch + resource.type:<{width}} {resource.name}\n")
+            walk(resource.urn, prefix + ("   " if last else "│  "))
+
+    walk(rec.stack_urn, "")
+    if result.policy is not None:
+        _render_policy(result.policy, rec, out)
+    out.write("\nOutputs:\n")
+    outputs = stack_outputs(rec)
+    key_width = max((len(k) for k in outputs), default=0)
+    for key, value in outputs.items():
+        out.write(f"    {key:<{key_width}}: {_display(value)}\n")
+    out.write("\nResources:\n")
+    out.write(f"    + {len(rec.resources) + 1} to create\n")
+    for type_, count in sorted(Counter(r.type for r in rec.resources).items()):
+        out.write(f"      {count:>3} {type_}\n")
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    out.write(f"\nDuration: {timing}\n")
+
+
+def _render_policy(policy: AnalysisResult, rec: Recording, out: TextIO) -> None:
+    names = {r.urn: f"{r.type} ({r.name})" for r in rec.resources}
+    out.write("\nPolicies:\n")
+    if not policy.diagnostics and not policy.not_applicable:
+        out.write("    ✅ no violations\n")
+    for level, marker in (("mandatory", "❌"), ("advisory", "⚠️ "), ("remediate", "🔧"), ("disabled", "  ")):
+        found = [d for d in policy.diagnostics if d.enforcement_level == level]
+        if not found:
+            continue
+        out.write(f"    {marker} {level} ({len(found)})\n")
+        for d in found:
+            where = names.get(d.urn, d.urn or "the stack")
+            out.write(f"        - [{d.policy_name}] {where}\n")
+            for line in _detail(d.message, d.description):
+                out.write(f"          {line}\n")
+    if policy.not_applicable:
+        out.write(f"    ∅  not applicable ({len(policy.not_applicable)})\n")
+        for n in policy.not_applicable:
+            where = names.get(n.urn, n.urn or "the stack")
+            out.write(f"        - [{n.policy_name}] {where}: {n.reason}\n")
+
+
+def _detail(message: str, description: str) -> list[str]:
+    """The SDK prefixes every message with the policy's description; show what is specific to this finding."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].strip() == description.strip():
+        lines = lines[1:]
+    return lines or [description]
+
+
+def as_json(result: PreviewResult) -> dict[str, Any]:
+    rec = result.recording
+    policy = result.policy
+    return {
+        "project": rec.project,
+        "stack": rec.stack,
+        "steps": [
+            {"op": "create", "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom, "inputs": plain_value(r.inputs)}
+            for r in rec.resources
+        ],
+        "summary": {"create": len(rec.resources) + 1, "byType": dict(sorted(Counter(r.type for r in rec.resources).items()))},
+        "policy": None
+        if policy is None
+        else {
+            "diagnostics": [d.__dict__ for d in policy.diagnostics],
+            "notApplicable": [n.__dict__ for n in policy.not_applicable],
+            "mandatory": len(policy.mandatory),
+            "advisory": len(policy.advisory),
+        },
+        "outputs": stack_outputs(rec),
+        "timings": result.timings,
+        "exitCode": result.exit_code,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m preview",
+        description="Hermetic `pulumi preview` with the policy pack: no Pulumi CLI, no provider plugin, no cloud.",
+    )
+    parser.add_argument("-s", "--stack", default="dev", help="stack name, reads Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument("-C", "--cwd", type=Path, default=Path.cwd(), help="project directory (default: .)")
+    parser.add_argument("--policy-pack", type=Path, default=None, help="policy pack directory (default: <cwd>/policy)")
+    parser.add_argument(
+        "--policy-pack-config", type=Path, default=None, help="policy config JSON (default: <pack>/config/<stack>.json)"
+    )
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument("--stack-references", type=Path, default=None, help="outputs of referenced stacks (default: <cwd>/stack-references)")
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of the report")
+    parser.add_argument("--outputs", type=Path, default=None, help="write the outputs as `pulumi stack output --json` does")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    project_dir = args.cwd.resolve()
+    policy_dir = None if args.no_policy else (args.policy_pack or project_dir / "policy").resolve()
+    policy_config = args.policy_pack_config
+    if policy_dir is not None and policy_config is None:
+        default = policy_dir / "config" / f"{args.stack}.json"
+        policy_config = default if default.is_file() else None
+    try:
+        if policy_dir is not None and not (policy_dir / "PulumiPolicy.yaml").is_file():
+            raise StackFileError(f"{policy_dir / 'PulumiPolicy.yaml'} not found (expected a policy pack directory)")
+        if policy_config is not None and not policy_config.is_file():
+            raise StackFileError(f"{policy_config} not found (expected a --policy-pack-config JSON file)")
+        result = run_preview(
+            project_dir, args.stack, policy_dir=policy_dir, policy_config=policy_config, references_dir=args.stack_references
+        )
+    except (StackFileError, ProgramError, PolicyPackError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.outputs is not None:
+        try:
+            args.outputs.write_text(json.dumps(stack_outputs(result.recording), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write outputs file {args.outputs}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.json:
+        json.dump(as_json(result), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        render(result, sys.stdout)
+    return result.exit_code

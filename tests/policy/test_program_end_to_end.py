@@ -1,0 +1,123 @@
+"""The real program under mocks (preview/engine.py), every recorded resource to the pack over the protocol.
+
+Depends on the recorder's API: `run_program(project_dir, stack, overrides) -> Recording` whose `.resources` have
+`.type .name .urn .parent .custom .inputs .inputs_struct` (plus the optional fields that
+`resources_from_recording` reads).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional
+
+import pytest
+from google.protobuf import json_format
+
+from policy_support import ROOT, Alb
+from preview.analyzer_client import AnalysisResult, PolicyPackServer, Resource, resources_from_recording
+from preview.engine import run_program
+
+RDS = "aws:rds/instance:Instance"
+RULE = "aws:lb/listenerRule:ListenerRule"
+
+
+def recorded(stack: str, overrides: Optional[dict[str, Any]] = None) -> list[Resource]:
+    recording = run_program(ROOT, stack, overrides)
+    return resources_from_recording(recording.resources, project=recording.project, stack=stack)
+
+
+def mutate(resources: list[Resource], type_: str, change: Callable[[dict[str, Any]], None]) -> list[Resource]:
+    """A copy of the stack with one resource's inputs changed (exactly one resource of `type_` must exist)."""
+    matches = [r for r in resources if r.type == type_]
+    assert len(matches) == 1, f"expected one {type_}, found {len(matches)}"
+    out = []
+    for r in resources:
+        if r is matches[0]:
+            props = r.properties if isinstance(r.properties, dict) else json_format.MessageToDict(r.properties)
+            props = copy.deepcopy(props)
+            change(props)
+            r = copy.copy(r)
+            r.properties = props
+        out.append(r)
+    return out
+
+
+def names(result: AnalysisResult, level: str) -> set[str]:
+    return {d.policy_name for d in result.diagnostics if d.enforcement_level == level}
+
+
+@pytest.fixture(scope="module")
+def prod_resources() -> list[Resource]:
+    return recorded("prod")
+
+
+def test_prod_program_is_compliant(prod_pack: PolicyPackServer, prod_resources: list[Resource]) -> None:
+    types = {r.type for r in prod_resources}
+    assert {RDS, RULE, "aws:dms/replicationInstance:ReplicationInstance", "aws:ecs/service:Service"} <= types
+    result = prod_pack.preview(prod_resources)
+    assert result.mandatory == [], [d.message for d in result.mandatory]
+    # No policy is reduced to "can't be known during preview": unknown ARNs count as set.
+    assert [d.message for d in result.advisory] == []
+    [na] = result.not_applicable
+    assert na.policy_name == "alb-canary-progression" and "cannot be read" in na.reason
+
+
+def test_dev_program_is_compliant(dev_pack: PolicyPackServer) -> None:
+    resources = recorded("dev")
+    assert not [r for r in resources if r.type.startswith("aws:dms/")]
+    result = dev_pack.preview(resources)
+    assert result.mandatory == [], [d.message for d in result.mandatory]
+    assert names(result, "advisory") == {"multi-az"}  # dev runs single-AZ on purpose
+    assert result.not_applicable == []  # progression is disabled in dev
+
+
+def _unencrypted(props: dict[str, Any]) -> None:
+    props["storageEncrypted"] = False
+
+
+def _retention_3(props: dict[str, Any]) -> None:
+    props["backupRetentionPeriod"] = 3
+
+
+@pytest.mark.parametrize("type_,change,policy", [
+    (RDS, _unencrypted, "rds-storage-encrypted"),
+    (RDS, _retention_3, "rds-backup-retention"),
+])
+def test_single_property_mutations_are_caught(prod_pack: PolicyPackServer, prod_resources: list[Resource],
+                                              type_: str, change: Callable[[dict[str, Any]], None],
+                                              policy: str) -> None:
+    result = prod_pack.preview(mutate(prod_resources, type_, change))
+    assert names(result, "mandatory") == {policy}
+
+
+def test_config_retention_3_is_caught(prod_pack: PolicyPackServer) -> None:
+    result = prod_pack.preview(recorded("prod", {"task-service:db.backupRetentionDays": 3}))
+    assert names(result, "mandatory") == {"rds-backup-retention"}
+
+
+def test_weight_30_is_caught(prod_pack: PolicyPackServer) -> None:
+    result = prod_pack.preview(recorded("prod", {"task-service:canaryWeight": 30}))
+    assert names(result, "mandatory") == {"alb-canary-weights"}
+    assert any("gets 30%" in d.message for d in result.mandatory)
+
+
+def _pointed_at(alb: Alb, weight: int) -> dict[str, Any]:
+    return {
+        "task-service:canaryWeight": weight,
+        "task-service:monolith.listenerArn": alb.listener_arn,
+        "task-service:monolith.targetGroupArn": alb.monolith_arn,
+    }
+
+
+def test_jump_from_5_to_50_is_caught(moto_pack: PolicyPackServer, alb: Alb) -> None:
+    alb.route(5)
+    result = moto_pack.preview(recorded("prod", _pointed_at(alb, 50)))
+    assert names(result, "mandatory") == {"alb-canary-progression"}
+    assert result.not_applicable == []
+    assert any("live at 5%" in d.message for d in result.mandatory)
+
+
+def test_next_step_from_5_passes(moto_pack: PolicyPackServer, alb: Alb) -> None:
+    alb.route(5)
+    result = moto_pack.preview(recorded("prod", _pointed_at(alb, 25)))
+    assert result.mandatory == [] and result.not_applicable == []

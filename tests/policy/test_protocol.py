@@ -1,0 +1,239 @@
+"""The pack over the Analyzer protocol, started exactly as the engine starts it (see preview/analyzer_client.py)."""
+
+from __future__ import annotations
+
+import textwrap
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import policy_factories as f
+from policy_support import POLICY_DIR
+from preview.analyzer_client import (
+    UNKNOWN_BOOL,
+    UNKNOWN_STRING,
+    PolicyConfigError,
+    PolicyPackError,
+    PolicyPackServer,
+    ProviderInfo,
+    Resource,
+    ResourceOptions,
+    make_urn,
+    secret,
+)
+from task_service_policies import ALL_POLICIES
+
+
+@contextmanager
+def configured(pack: PolicyPackServer, config: Any) -> Iterator[dict[str, Any]]:
+    """Reconfigure a shared pack for one test, then put its stack config back."""
+    try:
+        yield pack.configure(config)
+    finally:
+        pack.configure(POLICY_DIR / "config" / f"{pack.stack}.json")
+
+
+def test_analyzer_info(prod_pack: PolicyPackServer) -> None:
+    info = prod_pack.analyzer_info()
+    assert info.name == "task-service-policies"
+    assert info.supportsConfig
+    assert sorted(p.name for p in info.policies) == sorted(p.name for p in ALL_POLICIES)
+    by_name = {p.name: p for p in info.policies}
+    assert by_name["canary-guardrails"].policy_type == 2  # POLICY_TYPE_STACK
+    assert by_name["alb-canary-weights"].policy_type == 1
+    assert "allowedSteps" in by_name["alb-canary-weights"].configSchema.properties
+    assert prod_pack.plugin_version() == "1.21.0"
+
+
+def test_configure_fills_schema_defaults_and_stack_file(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer) -> None:
+    prod = prod_pack.config
+    assert prod["log-group-retention"] == {
+        "enforcementLevel": "advisory",
+        "properties": {"minimumRetentionDays": 1, "includeNamePattern": ".*", "excludeNamePattern": ""},
+    }
+    assert prod["multi-az"]["enforcementLevel"] == "mandatory"
+    assert dev_pack.config["multi-az"]["enforcementLevel"] == "advisory"
+    assert dev_pack.config["alb-canary-progression"]["enforcementLevel"] == "disabled"
+    assert dev_pack.config["ecs-autoscaling-capacity"]["properties"]["maximumCapacity"] == 4
+
+
+def test_invalid_config_is_refused_like_the_cli(prod_pack: PolicyPackServer) -> None:
+    with pytest.raises(PolicyConfigError, match="rds-backup-retention: minimumRetentionDays"):
+        prod_pack.configure({"rds-backup-retention": {"minimumRetentionDays": "seven"}})
+    with pytest.raises(PolicyConfigError, match="not a valid level"):
+        prod_pack.configure({"multi-az": "blocking"})
+    prod_pack.configure(POLICY_DIR / "config" / "prod.json")
+
+
+def test_compliant_prod_stack_has_no_mandatory_findings(prod_pack: PolicyPackServer) -> None:
+    result = prod_pack.preview(f.prod_stack(weight=0))
+    assert result.mandatory == []
+    assert result.advisory == []
+    # Live state is unreachable in this session (closed port): said so, never passed silently.
+    reasons = result.not_applicable_for("alb-canary-progression")
+    assert len(reasons) == 1 and "cannot be read" in reasons[0].reason
+    assert reasons[0].urn.endswith("::task-service-rule")
+
+
+def test_violation_over_the_wire(prod_pack: PolicyPackServer) -> None:
+    bad = f.resource(f.RDS, "task-service-db", f.rds(storageEncrypted=False, backupRetentionPeriod=3))
+    result = prod_pack.analyze_resource(bad)
+    found = {d.policy_name: d for d in result.diagnostics}
+    assert set(found) == {"rds-storage-encrypted", "rds-backup-retention"}
+    diag = found["rds-storage-encrypted"]
+    assert diag.enforcement_level == "mandatory"
+    assert diag.severity == "critical"
+    assert diag.description == "RDS instances encrypt storage with a customer-managed KMS key."
+    assert diag.message.startswith(diag.description + "\n")
+    assert "Remediation: " in diag.message
+    assert diag.policy_pack_name == "task-service-policies" and diag.policy_pack_version == "0.1.0"
+
+
+def test_unknown_value_becomes_the_engines_advisory(prod_pack: PolicyPackServer) -> None:
+    props = f.rds(storageEncrypted=UNKNOWN_BOOL, multiAz=UNKNOWN_BOOL)
+    result = prod_pack.analyze_resource(f.resource(f.RDS, "task-service-db", props))
+    assert result.mandatory == []
+    messages = {d.policy_name: d.message for d in result.advisory}
+    assert set(messages) == {"rds-storage-encrypted", "multi-az"}
+    assert messages["multi-az"] == ("can't run policy 'multi-az' from policy pack 'task-service-policies@v0.0.1' "
+                                    "during preview: boolean value at .multiAz can't be known during preview")
+    # The pack is still healthy afterwards.
+    assert prod_pack.analyze(f.resource(f.RDS, "task-service-db", f.rds())) == []
+
+
+def test_secrets_are_unwrapped_by_the_sdk(prod_pack: PolicyPackServer) -> None:
+    props = f.rds(kmsKeyId=secret(f.KMS_ARN), backupRetentionPeriod=secret(7))
+    assert prod_pack.analyze(f.resource(f.RDS, "task-service-db", props)) == []
+    props = f.rds(storageEncrypted=secret(False))
+    assert [d.policy_name for d in prod_pack.analyze(f.resource(f.RDS, "db", props))] == ["rds-storage-encrypted"]
+
+
+def test_enforcement_levels_come_from_the_stack_config(dev_pack: PolicyPackServer) -> None:
+    single_az = f.resource(f.RDS, "task-service-db", f.rds(multiAz=False), stack="dev")
+    [diag] = dev_pack.analyze(single_az)
+    assert (diag.policy_name, diag.enforcement_level) == ("multi-az", "advisory")
+
+
+def test_disabled_policy_does_not_run(dev_pack: PolicyPackServer) -> None:
+    rule = f.resource(f.LISTENER_RULE, "task-service-rule", f.listener_rule(100), stack="dev")
+    result = dev_pack.analyze_resource(rule)
+    assert result.diagnostics == [] and result.not_applicable == []
+
+
+def test_all_key_sets_every_level(prod_pack: PolicyPackServer) -> None:
+    with configured(prod_pack, {"all": "advisory"}) as config:
+        assert {c["enforcementLevel"] for c in config.values()} == {"advisory"}
+        [diag] = prod_pack.analyze(f.resource(f.RDS, "task-service-db", f.rds(multiAz=False)))
+        assert diag.enforcement_level == "advisory"
+
+
+def test_exclude_by_name_over_the_wire(prod_pack: PolicyPackServer) -> None:
+    bad = f.resource(f.RDS, "legacy-db", f.rds(publiclyAccessible=True))
+    assert [d.policy_name for d in prod_pack.analyze(bad)] == ["no-public-database"]
+    with configured(prod_pack, {"no-public-database": {"excludeNamePattern": "^legacy-"}}):
+        assert prod_pack.analyze(bad) == []
+
+
+def test_canary_weights_over_the_wire(prod_pack: PolicyPackServer) -> None:
+    rule = f.resource(f.LISTENER_RULE, "task-service-rule", f.listener_rule(30))
+    [diag] = prod_pack.analyze(rule)
+    assert diag.policy_name == "alb-canary-weights" and diag.enforcement_level == "mandatory"
+    assert "gets 30%" in diag.message
+
+
+def test_stack_policy_gets_parents_options_and_providers(prod_pack: PolicyPackServer) -> None:
+    component = "task-service:index:TaskService"
+    parent_urn = make_urn("task-service", "prod", component, "task-service")
+    provider = ProviderInfo(urn="urn:pulumi:prod::task-service::pulumi:providers:aws::default_7_51_1",
+                            type="pulumi:providers:aws", name="default_7_51_1",
+                            properties={"region": "ap-northeast-1", "defaultTags": {"tags": dict(f.TAGS)}})
+    resources = [Resource(urn=parent_urn, type=component, name="task-service", custom=False)]
+    for r in f.prod_stack(weight=25):
+        if r.name == "task-service-tg":
+            r.properties = f.target_group(healthCheck={"path": "/"})
+        resources.append(Resource(
+            urn=make_urn("task-service", "prod", r.type, r.name, parent_type=component), type=r.type, name=r.name,
+            properties=r.properties, parent=parent_urn, provider=provider,
+            options=ResourceOptions(protect=r.type == f.RDS, ignore_changes=("desiredCount",),
+                                    delete_before_replace=True, custom_timeouts=(600, 600, 600)),
+            dependencies=[parent_urn], property_dependencies={"vpcId": [parent_urn], "name": []},
+        ))
+    result = prod_pack.analyze_stack_result(resources)
+    [diag] = result.mandatory
+    assert diag.policy_name == "canary-guardrails"
+    assert "health check is not on /health" in diag.message
+    assert diag.urn == make_urn("task-service", "prod", f.TARGET_GROUP, "task-service-tg", parent_type=component)
+
+
+def test_stack_policy_unknown_weight_is_advisory(prod_pack: PolicyPackServer) -> None:
+    stack = f.prod_stack(weight=25)
+    stack[-1].properties["actions"][0]["forward"]["targetGroups"][1]["weight"] = UNKNOWN_STRING
+    result = prod_pack.analyze_stack_result(stack)
+    assert result.mandatory == []
+    assert [d.policy_name for d in result.advisory] == ["canary-guardrails"]
+    assert "can't be known during preview" in result.advisory[0].message
+
+
+# startup failures: one clear error, never a hang
+
+def _fake_pack(tmp_path: Path, main: str) -> Path:
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (tmp_path / "__main__.py").write_text(textwrap.dedent(main))
+    return tmp_path
+
+
+def test_crashing_pack_reports_its_traceback(tmp_path: Path) -> None:
+    pack_dir = _fake_pack(tmp_path, "raise SystemExit('boom: policies failed to import')\n")
+    with pytest.raises(PolicyPackError) as err:
+        PolicyPackServer(pack_dir, project="p", stack="s", startup_timeout=20).start()
+    text = str(err.value)
+    assert "exited with code 1 before printing its port" in text
+    assert "boom: policies failed to import" in text
+
+
+def test_silent_pack_times_out(tmp_path: Path) -> None:
+    pack_dir = _fake_pack(tmp_path, "import sys, time\nprint('loading', file=sys.stderr)\ntime.sleep(60)\n")
+    with pytest.raises(PolicyPackError) as err:
+        PolicyPackServer(pack_dir, project="p", stack="s", startup_timeout=0.8).start()
+    assert "printed no port within 0.8s" in str(err.value)
+    assert "loading" in str(err.value)
+
+
+def test_garbage_first_line(tmp_path: Path) -> None:
+    pack_dir = _fake_pack(tmp_path, "print('hello')\n")
+    with pytest.raises(PolicyPackError, match="first stdout line is not a port: 'hello"):
+        PolicyPackServer(pack_dir, project="p", stack="s").start()
+
+
+def test_not_a_pack(tmp_path: Path) -> None:
+    with pytest.raises(PolicyPackError, match="no PulumiPolicy.yaml"):
+        PolicyPackServer(tmp_path, project="p", stack="s").start()
+
+
+def test_resources_from_recording_fills_engine_fields() -> None:
+    from types import SimpleNamespace
+
+    from preview.analyzer_client import resources_from_recording
+
+    prov_urn = make_urn("task-service", "prod", "pulumi:providers:aws", "tokyo")
+    records = [
+        SimpleNamespace(type="pulumi:providers:aws", name="tokyo", urn=prov_urn, parent="", custom=True,
+                        inputs={"region": "ap-northeast-1"}),
+        SimpleNamespace(type=f.RDS, name="db", urn="urn:pulumi:prod::task-service::aws:rds/instance:Instance::db",
+                        parent="", custom=True, inputs={"__defaults": [], "multiAz": True},
+                        provider=f"{prov_urn}::abc", protect=True, ignore_changes=["password"],
+                        delete_before_replace=False, dependencies=[prov_urn], property_dependencies={}),
+        SimpleNamespace(type=f.KMS, name="key", urn="urn:pulumi:prod::task-service::aws:kms/key:Key::key",
+                        parent="", custom=True, inputs={}),
+    ]
+    prov, db, key = resources_from_recording(records, project="task-service", stack="prod")
+    assert prov.provider is None
+    assert db.provider is not None and db.provider.urn == prov_urn and db.provider.properties == {
+        "region": "ap-northeast-1"}
+    assert db.options.protect and db.options.ignore_changes == ("password",)
+    assert db.options.delete_before_replace is None
+    assert key.provider is not None and key.provider.urn.endswith("pulumi:providers:aws::default")
+    from preview.analyzer_client import to_struct
+    assert set(to_struct(db.properties).keys()) == {"multiAz"}  # internal keys never reach the analyzer
