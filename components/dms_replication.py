@@ -228,6 +228,13 @@ class DmsReplication(pulumi.ComponentResource):
         )
 
         def endpoint(role: str, spec: DmsEndpointSpec) -> aws.dms.Endpoint:
+            # On the target, bypass the foreign keys among the six tables (parallel full-load subtasks deliver
+            # children before parents) and the updated_at triggers (replicated rows keep the source's value).
+            target_settings = (
+                aws.dms.EndpointPostgresSettingsArgs(after_connect_script="SET session_replication_role = 'replica'")
+                if role == "target"
+                else None
+            )
             return aws.dms.Endpoint(
                 f"{name}-{role}",
                 endpoint_id=f"{ident}-{role}",
@@ -237,6 +244,7 @@ class DmsReplication(pulumi.ComponentResource):
                 secrets_manager_arn=spec.secret_arn,
                 secrets_manager_access_role_arn=access_role.arn,
                 ssl_mode="require",
+                postgres_settings=target_settings,
                 kms_key_arn=args.kms_key_arn,
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[access_policy]),

@@ -118,6 +118,8 @@ def test_dms_full_load_and_cdc_of_the_six_tables(prod: Recording) -> None:
     endpoints = {e.inputs["endpointType"]: e.inputs for e in prod.by_type("aws:dms/endpoint:Endpoint")}
     assert endpoints["source"]["databaseName"] == "myteacher_production"
     assert endpoints["target"]["databaseName"] == "task_service"
+    assert endpoints["target"]["postgresSettings"]["afterConnectScript"] == "SET session_replication_role = 'replica'"
+    assert "postgresSettings" not in endpoints["source"]
     for endpoint in endpoints.values():
         assert endpoint["sslMode"] == "require" and endpoint["engineName"] == "postgres"
         assert endpoint["secretsManagerArn"] and endpoint["secretsManagerAccessRoleArn"] == UNKNOWN

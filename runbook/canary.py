@@ -1,0 +1,189 @@
+"""`canary status`: live weights, the service's health against the gates, and the next step.
+
+It never changes weights: moving forward is a reviewed config change (`pulumi config set
+canaryWeight N` + `pulumi up`), so this command only says whether that change is allowed now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbook.alb import dimension_load_balancer, dimension_target_group, read_rule
+from runbook.aws import Aws, error_text
+from runbook.errors import EXIT_FAILED, EXIT_OK
+from runbook.outputs import Kind, Outputs
+from runbook.report import Check, Status, table
+from runbook.tables import CANARY_STEPS
+from runbook.verify import alarm_checks, target_health_checks
+
+MAX_ERROR_RATE_PERCENT = 1.0
+MAX_P95_MS = 500.0
+MAX_CPU_PERCENT = 70.0
+MAX_MEMORY_PERCENT = 80.0
+STEP_MINUTES = 30
+
+NEEDS: dict[str, Kind] = {
+    "listenerArn": "string",
+    "listenerRuleArn": "string",
+    "targetGroupArn": "string",
+    "monolithTargetGroupArn": "string",
+    "canaryWeight": "integer",
+    "clusterName": "string",
+    "serviceName": "string",
+    "alarmNames": "strings",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured value, or None with the reason it is not available."""
+
+    value: float | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    requests: Metric
+    error_rate_percent: Metric
+    p95_ms: Metric
+    cpu_percent: Metric
+    memory_percent: Metric
+
+
+def next_step(current: int) -> int | None:
+    """The next canary weight after `current`, or None once the service has 100%."""
+    return next((step for step in CANARY_STEPS if step > current), None)
+
+
+def deploy_command(stack: str, weight: int) -> str:
+    """The exact, reviewed change that moves the canary to `weight`."""
+    return (
+        f"pulumi config set canaryWeight {weight} -s {stack} && "
+        f"pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
+    )
+
+
+def _gate(name: str, metric: Metric, limit: float, unit: str) -> Check:
+    if metric.value is None:
+        return Check(name, Status.NA, metric.reason)
+    return Check(
+        name,
+        Status.PASS if metric.value < limit else Status.FAIL,
+        f"{metric.value:.2f}{unit} (gate < {limit:g}{unit})",
+    )
+
+
+def gate_checks(live_weight: int, metrics: Metrics) -> list[Check]:
+    """The digest's gates; the traffic gates only mean something once the service gets traffic."""
+    checks = []
+    if live_weight == 0:
+        checks.append(Check("error rate", Status.PASS, "no traffic to the service at 0% (gate applies from 5%)"))
+        checks.append(Check("p95 latency", Status.PASS, "no traffic to the service at 0% (gate applies from 5%)"))
+    else:
+        checks.append(_gate("error rate", metrics.error_rate_percent, MAX_ERROR_RATE_PERCENT, "%"))
+        checks.append(_gate("p95 latency", metrics.p95_ms, MAX_P95_MS, " ms"))
+    checks.append(_gate("cpu", metrics.cpu_percent, MAX_CPU_PERCENT, "%"))
+    checks.append(_gate("memory", metrics.memory_percent, MAX_MEMORY_PERCENT, "%"))
+    return checks
+
+
+def allowed(checks: list[Check]) -> bool:
+    """Forward only on evidence: a gate that could not be measured blocks like a failed one."""
+    return all(c.status is Status.PASS for c in checks)
+
+
+def _statistics(cloudwatch: Any, namespace: str, name: str, dimensions: dict[str, str], window: timedelta, **kwargs: Any) -> list[dict[str, Any]]:
+    end = datetime.now(timezone.utc)
+    response = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=end - window,
+        EndTime=end,
+        **kwargs,
+    )
+    return list(response.get("Datapoints", []))
+
+
+def fetch_metrics(out: Outputs, aws: Aws, window: timedelta) -> Metrics:
+    """Read the window's metrics; anything CloudWatch does not return becomes "not available"."""
+    cloudwatch = aws.client("cloudwatch")
+    alb = {
+        "LoadBalancer": dimension_load_balancer(out.string("listenerArn")),
+        "TargetGroup": dimension_target_group(out.string("targetGroupArn")),
+    }
+    ecs = {"ClusterName": out.string("clusterName"), "ServiceName": out.string("serviceName")}
+    minute = 60
+    whole = max(int(window.total_seconds()) // minute * minute, minute)
+
+    def total(name: str) -> float | None:
+        points = _statistics(cloudwatch, "AWS/ApplicationELB", name, alb, window, Period=minute, Statistics=["Sum"])
+        return sum(p["Sum"] for p in points) if points else None
+
+    def peak(name: str) -> Metric:
+        points = _statistics(cloudwatch, "AWS/ECS", name, ecs, window, Period=minute, Statistics=["Average"])
+        if not points:
+            return Metric(None, f"no {name} datapoints for {ecs['ClusterName']}/{ecs['ServiceName']} in the window")
+        return Metric(max(p["Average"] for p in points))
+
+    requests = total("RequestCount")
+    errors = total("HTTPCode_Target_5XX_Count") or 0.0
+    if not requests:
+        error_rate = Metric(None, "no RequestCount datapoints for the service's target group in the window")
+    else:
+        error_rate = Metric(100.0 * errors / requests)
+    p95_points = _statistics(
+        cloudwatch, "AWS/ApplicationELB", "TargetResponseTime", alb, window, Period=whole, ExtendedStatistics=["p95"]
+    )
+    p95_values = [p["ExtendedStatistics"]["p95"] for p in p95_points if "p95" in p.get("ExtendedStatistics", {})]
+    p95 = Metric(max(p95_values) * 1000.0) if p95_values else Metric(None, "CloudWatch returned no p95 of TargetResponseTime for the window")
+    return Metrics(Metric(requests, "" if requests else "no requests"), error_rate, p95, peak("CPUUtilization"), peak("MemoryUtilization"))
+
+
+def run(out: Outputs, aws: Aws, stack: str, window_minutes: int, emit: Callable[[str], Any] = print) -> int:
+    out.require(NEEDS)
+    monolith, service = out.string("monolithTargetGroupArn"), out.string("targetGroupArn")
+    configured = out.integer("canaryWeight")
+    rule = read_rule(aws.client("elbv2"), out.string("listenerRuleArn"))
+    live = rule.service_percent(service)
+    emit(f"listener rule: monolith {rule.weight(monolith)} / service {rule.weight(service)} -> service gets {live}%")
+    emit(f"configured canaryWeight: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)")
+
+    checks = [
+        Check(
+            "live weight == configured",
+            Status.PASS if live == configured else Status.FAIL,
+            f"live {live}%, configured {configured}%"
+            + ("" if live == configured else f" (after a rollback: {deploy_command(stack, live)})"),
+        )
+    ]
+    try:
+        checks += gate_checks(live, fetch_metrics(out, aws, timedelta(minutes=window_minutes)))
+    except ClientError as err:
+        checks.append(Check("metrics", Status.FAIL, f"CloudWatch: {error_text(err)}"))
+    for group in (target_health_checks, alarm_checks):
+        try:
+            checks += group(out, aws)
+        except ClientError as err:
+            checks.append(Check(group.__name__, Status.FAIL, error_text(err)))
+    emit(table(checks))
+
+    upcoming = next_step(live)
+    ok = allowed(checks)
+    if upcoming is None:
+        emit("canary complete: the service takes 100%. Next: `python -m runbook integrity`, then the end of migration.")
+        return EXIT_OK if ok else EXIT_FAILED
+    emit(f"next step: {live}% -> {upcoming}%: {'ALLOWED' if ok else 'NOT ALLOWED'}")
+    if ok:
+        emit(f"  {deploy_command(stack, upcoming)}")
+    else:
+        blocking = [c.name for c in checks if c.status is not Status.PASS]
+        emit(f"  blocked by: {', '.join(blocking)}. When they pass: {deploy_command(stack, upcoming)}")
+        emit(f"  to go back instead: python -m runbook rollback --stack {stack}")
+    return EXIT_OK if ok else EXIT_FAILED

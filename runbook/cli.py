@@ -1,0 +1,104 @@
+"""Argument parsing and dispatch; the only place that turns BadInput into "exit 2"."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from runbook import canary, dms, integrity, render, rollback, schema, verify
+from runbook.aws import Aws, reachable
+from runbook.errors import EXIT_BAD_INPUT, BadInput
+from runbook.outputs import Outputs, load_outputs, region_name, stack_name
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("stack")
+    group.add_argument("--outputs", metavar="FILE", help="stack outputs JSON (`pulumi stack output --json --show-secrets`); default: ask the pulumi CLI")
+    group.add_argument("--stack", help="stack name (default: the outputs' `stack`); must match the outputs")
+    group.add_argument("--region", help="AWS region (default: the outputs' `region`)")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="python -m runbook", description="Task Service migration runbook, fed by stack outputs.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("render", parents=[common], help="write the migration runbook as Markdown")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+
+    commands.add_parser("verify", parents=[common], help="post-deploy checks as a pass/fail table (exit 1 on any failure)")
+
+    p = commands.add_parser("canary", help="canary weights and gates")
+    canary_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = canary_commands.add_parser("status", parents=[common], help="live weights, gates over the window, and the next step (never changes weights)")
+    p.add_argument("--window-minutes", type=int, default=canary.STEP_MINUTES, help="metrics window (default: %(default)s)")
+
+    p = commands.add_parser("rollback", parents=[common], help="route 100%% to the monolith now (keeps both target groups)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--dry-run", action="store_true", help="print the calls, change nothing")
+    p.add_argument("--scale-to-zero", action="store_true", help="also pin autoscaling at 0 and set the service's desired count to 0")
+
+    p = commands.add_parser("dms", help="the DMS replication task")
+    dms_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dms_commands.add_parser("status", parents=[common], help="status, progress, table statistics and validation where available")
+    for action, text in (("start", "start (first time) or resume (after a stop) the task"), ("stop", "stop the task")):
+        p = dms_commands.add_parser(action, parents=[common], help=text)
+        p.add_argument("--dry-run", action="store_true", help="print the call, change nothing")
+
+    p = commands.add_parser("integrity", parents=[common], help="row counts and MD5 of the six tables, source vs target (exit 1 on any difference)")
+    p.add_argument("--source", required=True, metavar="DSN", help="the monolith database (libpq DSN or URI)")
+    p.add_argument("--target", required=True, metavar="DSN", help="the Task Service database")
+    p.add_argument("--samples", type=int, default=5, help="differing primary keys to show per table (default: %(default)s)")
+
+    p = commands.add_parser("schema", help="the Task Service schema")
+    schema_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = schema_commands.add_parser("apply", parents=[common], help="apply schema/task_service.sql (idempotent)")
+    p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database (libpq DSN or URI)")
+    return parser
+
+
+def _outputs(args: argparse.Namespace) -> Outputs:
+    return load_outputs(args.outputs, args.stack)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "integrity":
+        return integrity.run(args.source, args.target, args.samples)
+    if command == "schema":
+        return schema.apply(args.dsn)
+    out = _outputs(args)
+    stack = stack_name(out, args.stack)
+    if command == "render":
+        return render.run(out, stack, args.out)
+    aws = Aws(region_name(out, args.region))
+    with reachable():
+        if command == "verify":
+            return verify.run(out, aws)
+        if command == "canary":
+            return canary.run(out, aws, stack, args.window_minutes)
+        if command == "rollback":
+            return rollback.run(out, aws, stack, yes=args.yes, dry_run=args.dry_run, scale_to_zero=args.scale_to_zero)
+        if args.action == "status":
+            return dms.status(out, aws)
+        if args.action == "start":
+            return dms.start(out, aws, dry_run=args.dry_run)
+        return dms.stop(out, aws, dry_run=args.dry_run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except BadInput as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,180 @@
+"""`integrity`: row counts and an MD5 checksum of the six tables on source and target.
+
+Both sides are read in one read-only REPEATABLE READ transaction each, so every number comes from
+one snapshot. Rows are streamed in primary-key order as (pk, md5 of the row) with server-side
+cursors and merged, so memory stays bounded whatever the table size; the table checksum is the MD5
+of the concatenated row hashes in that order, which equals this SQL on either side:
+
+    SELECT md5(coalesce(string_agg(md5(ROW(<columns by name>)::text), '' ORDER BY <pk>), ''))
+    FROM public.<table>;
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from runbook.db import connect
+from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
+from runbook.tables import SCHEMA, TABLES
+
+SESSION_SETTINGS = (
+    "SET TIME ZONE 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 3",
+    "SET bytea_output = 'hex'",
+)
+FETCH_ROWS = 2000
+
+COLUMNS = """
+SELECT a.attname FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+PRIMARY_KEY = """
+SELECT a.attname FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
+ORDER BY k.pos
+"""
+
+
+@dataclass
+class TableResult:
+    """What one table looks like on both sides; `problems` empty means identical."""
+
+    table: str
+    source_rows: int = 0
+    target_rows: int = 0
+    source_md5: str = ""
+    target_md5: str = ""
+    problems: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+    missing: int = 0
+    extra: int = 0
+    changed: int = 0
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.problems or self.missing or self.extra or self.changed or self.source_md5 != self.target_md5)
+
+
+def _prepare(conn: psycopg.Connection) -> None:
+    for statement in SESSION_SETTINGS:
+        conn.execute(statement)  # constants
+
+
+def _names(conn: psycopg.Connection, query: str, table: str) -> list[str]:
+    return [row[0] for row in conn.execute(query, (SCHEMA, table))]
+
+
+def _rows(conn: psycopg.Connection, table: str, pk: list[str], columns: list[str]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(primary key, md5 of the row's text) in primary-key order, fetched in batches."""
+    query = sql.SQL("SELECT {pk}, md5(ROW({cols})::text) FROM {schema}.{table} ORDER BY {pk}").format(
+        pk=sql.SQL(", ").join(map(sql.Identifier, pk)),
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        schema=sql.Identifier(SCHEMA),
+        table=sql.Identifier(table),
+    )
+    with conn.cursor(name=f"integrity_{table}") as cursor:
+        cursor.itersize = FETCH_ROWS
+        cursor.execute(query)
+        for row in cursor:
+            yield tuple(row[:-1]), row[-1]
+
+
+def _key_text(pk: list[str], key: tuple[Any, ...]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in zip(pk, key))
+
+
+def compare_table(source: psycopg.Connection, target: psycopg.Connection, table: str, samples: int) -> TableResult:
+    result = TableResult(table)
+    src_cols, tgt_cols = set(_names(source, COLUMNS, table)), set(_names(target, COLUMNS, table))
+    if not src_cols or not tgt_cols:
+        result.problems.append(f"table {SCHEMA}.{table} is missing in the " + ("source" if not src_cols else "target"))
+        return result
+    if src_cols != tgt_cols:
+        result.problems.append(
+            "columns differ: only in source: "
+            + (", ".join(sorted(src_cols - tgt_cols)) or "-")
+            + "; only in target: "
+            + (", ".join(sorted(tgt_cols - src_cols)) or "-")
+        )
+    src_pk, tgt_pk = _names(source, PRIMARY_KEY, table), _names(target, PRIMARY_KEY, table)
+    if not src_pk or src_pk != tgt_pk:
+        result.problems.append(f"primary keys differ or are missing: source ({', '.join(src_pk)}), target ({', '.join(tgt_pk)})")
+        return result
+    columns = sorted(src_cols & tgt_cols)
+    src_hash, tgt_hash = hashlib.md5(), hashlib.md5()
+    src_it, tgt_it = _rows(source, table, src_pk, columns), _rows(target, table, tgt_pk, columns)
+    s, t = next(src_it, None), next(tgt_it, None)
+
+    def note(kind: str, key: tuple[Any, ...]) -> None:
+        if len(result.samples) < samples:
+            result.samples.append(f"({_key_text(src_pk, key)}) {kind}")
+
+    while s is not None or t is not None:
+        take_source = s is not None and (t is None or s[0] <= t[0])
+        take_target = t is not None and (s is None or t[0] <= s[0])
+        if take_source and take_target:
+            assert s is not None and t is not None
+            if s[1] != t[1]:
+                result.changed += 1
+                note("differs", s[0])
+        elif take_source:
+            assert s is not None
+            result.missing += 1
+            note("missing in target", s[0])
+        else:
+            assert t is not None
+            result.extra += 1
+            note("extra in target", t[0])
+        if take_source:
+            assert s is not None
+            src_hash.update(s[1].encode())
+            result.source_rows += 1
+            s = next(src_it, None)
+        if take_target:
+            assert t is not None
+            tgt_hash.update(t[1].encode())
+            result.target_rows += 1
+            t = next(tgt_it, None)
+    result.source_md5, result.target_md5 = src_hash.hexdigest(), tgt_hash.hexdigest()
+    return result
+
+
+def check(source_dsn: str, target_dsn: str, samples: int = 5, tables: tuple[str, ...] = TABLES) -> list[TableResult]:
+    if samples < 1:
+        raise BadInput("--samples must be at least 1.")
+    with connect(source_dsn, "source", read_only=True) as source, connect(target_dsn, "target", read_only=True) as target:
+        try:
+            _prepare(source)
+            _prepare(target)
+            return [compare_table(source, target, table, samples) for table in tables]
+        except psycopg.Error as err:
+            raise BadInput(f"integrity query failed: {str(err).strip()}") from None
+
+
+def run(source_dsn: str, target_dsn: str, samples: int = 5, emit: Callable[[str], Any] = print) -> int:
+    results = check(source_dsn, target_dsn, samples)
+    emit("| table | source rows | target rows | source md5 | target md5 | result |")
+    emit("|---|---|---|---|---|---|")
+    for r in results:
+        emit(f"| {r.table} | {r.source_rows} | {r.target_rows} | {r.source_md5 or '-'} | {r.target_md5 or '-'} | {'DIFFERS' if r.differs else 'ok'} |")
+    differing = [r for r in results if r.differs]
+    for r in differing:
+        emit(f"{r.table}: {r.changed} changed, {r.missing} missing in target, {r.extra} extra in target")
+        for problem in r.problems:
+            emit(f"  {problem}")
+        for sample in r.samples:
+            emit(f"  {sample}")
+    emit(f"{len(results) - len(differing)}/{len(results)} tables identical")
+    return EXIT_FAILED if differing else EXIT_OK

@@ -1,0 +1,236 @@
+"""`verify`: the post-deploy checks of seed 000 step 10, read live with boto3, as a pass/fail table.
+
+A check that AWS refuses (missing resource, access denied) is a FAIL row, not a crash; a check the
+API does not answer (e.g. Performance Insights absent from DescribeDBInstances) is N/A with the
+reason, so it is confirmed by hand instead of silently passing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbook.alb import read_rule
+from runbook.aws import Aws, error_text, is_auth_error
+from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
+from runbook.outputs import Kind, Outputs
+from runbook.report import Check, Status, summary, table
+
+ALARM_PREFIX = "task-service"
+BACKUP_RETENTION_DAYS = 7
+ENGINE_MAJOR = "16"
+DMS_HEALTHY = {"ready", "starting", "running", "stopped"}
+
+
+def _ok(name: str, passed: bool, detail: str) -> Check:
+    return Check(name, Status.PASS if passed else Status.FAIL, detail)
+
+
+def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
+    cluster, service = out.string("clusterName"), out.string("serviceName")
+    found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    if not found:
+        return [_ok("ecs desired == running", False, f"service {service} not found in {cluster}")]
+    svc = found[0]
+    desired, running = svc.get("desiredCount", 0), svc.get("runningCount", 0)
+    return [
+        _ok("ecs service active", svc.get("status") == "ACTIVE", f"{cluster}/{service} status {svc.get('status')}"),
+        _ok("ecs desired == running", desired == running and desired > 0, f"desired {desired}, running {running}"),
+    ]
+
+
+def rds_checks(out: Outputs, aws: Aws) -> list[Check]:
+    instance_id = out.string("dbInstanceId")
+    db = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
+    version = str(db.get("EngineVersion", ""))
+    checks = [
+        _ok("rds available", db.get("DBInstanceStatus") == "available", f"{instance_id} status {db.get('DBInstanceStatus')}"),
+        _ok("rds multi-az", bool(db.get("MultiAZ")), f"MultiAZ={db.get('MultiAZ')}"),
+        _ok("rds encrypted", bool(db.get("StorageEncrypted")), f"StorageEncrypted={db.get('StorageEncrypted')}"),
+        _ok(
+            "rds backup retention",
+            int(db.get("BackupRetentionPeriod", 0)) >= BACKUP_RETENTION_DAYS,
+            f"{db.get('BackupRetentionPeriod')} days (need >= {BACKUP_RETENTION_DAYS})",
+        ),
+        _ok(
+            "rds engine 16",
+            db.get("Engine") == "postgres" and version.split(".")[0] == ENGINE_MAJOR,
+            f"{db.get('Engine')} {version}",
+        ),
+    ]
+    if "PerformanceInsightsEnabled" in db:
+        enabled = bool(db["PerformanceInsightsEnabled"])
+        checks.append(_ok("rds performance insights", enabled, f"enabled={enabled}, retention {db.get('PerformanceInsightsRetentionPeriod')} days"))
+    else:
+        checks.append(Check("rds performance insights", Status.NA, "DescribeDBInstances did not report PerformanceInsightsEnabled"))
+    return checks
+
+
+def autoscaling_checks(out: Outputs, aws: Aws) -> list[Check]:
+    resource = f"service/{out.string('clusterName')}/{out.string('serviceName')}"
+    want_min, want_max = out.integer("autoscalingMin"), out.integer("autoscalingMax")
+    targets = aws.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[resource], ScalableDimension="ecs:service:DesiredCount"
+    )["ScalableTargets"]
+    if not targets:
+        return [_ok("autoscaling min/max", False, f"no scalable target for {resource}")]
+    got_min, got_max = targets[0]["MinCapacity"], targets[0]["MaxCapacity"]
+    return [
+        _ok(
+            "autoscaling min/max",
+            (got_min, got_max) == (want_min, want_max),
+            f"min {got_min} max {got_max} (outputs: min {want_min} max {want_max})",
+        )
+    ]
+
+
+def target_health_checks(out: Outputs, aws: Aws) -> list[Check]:
+    descriptions = aws.client("elbv2").describe_target_health(TargetGroupArn=out.string("targetGroupArn"))[
+        "TargetHealthDescriptions"
+    ]
+    states = [d["TargetHealth"]["State"] for d in descriptions]
+    healthy = states.count("healthy")
+    detail = f"{healthy}/{len(states)} healthy" + (f" ({', '.join(sorted(set(states)))})" if states else ", no targets registered")
+    return [_ok("service targets healthy", healthy > 0 and healthy == len(states), detail)]
+
+
+def listener_rule_checks(out: Outputs, aws: Aws) -> list[Check]:
+    rule = read_rule(aws.client("elbv2"), out.string("listenerRuleArn"))
+    want_priority = out.integer("listenerRulePriority")
+    weight = out.integer("canaryWeight")
+    monolith, service = out.string("monolithTargetGroupArn"), out.string("targetGroupArn")
+    live = (rule.weight(monolith), rule.weight(service))
+    both = monolith in rule.weights and service in rule.weights
+    return [
+        _ok("listener rule priority", rule.priority == str(want_priority), f"priority {rule.priority} (outputs: {want_priority})"),
+        _ok(
+            "listener rule weights",
+            both and live == (100 - weight, weight),
+            f"monolith {live[0]} / service {live[1]} (outputs: {100 - weight} / {weight})"
+            + ("" if both else "; a target group is missing from the rule"),
+        ),
+    ]
+
+
+def alarm_checks(out: Outputs, aws: Aws) -> list[Check]:
+    expected = out.strings("alarmNames")
+    paginator = aws.client("cloudwatch").get_paginator("describe_alarms")
+    found: dict[str, str] = {}
+    for page in paginator.paginate(AlarmNamePrefix=ALARM_PREFIX):
+        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+            found[alarm["AlarmName"]] = alarm["StateValue"]
+    missing = [name for name in expected if name not in found]
+    in_alarm = sorted(name for name, state in found.items() if state == "ALARM")
+    return [
+        _ok(
+            f"alarms exist ({ALARM_PREFIX}*)",
+            bool(expected) and not missing,
+            f"{len(expected) - len(missing)}/{len(expected)} found" + (f"; missing: {', '.join(missing)}" if missing else ""),
+        ),
+        _ok("no alarm in ALARM", not in_alarm, ", ".join(in_alarm) if in_alarm else f"{len(found)} alarms, none in ALARM"),
+    ]
+
+
+def secret_checks(out: Outputs, aws: Aws) -> list[Check]:
+    """Secrets must be readable; values are parsed but never printed."""
+    client = aws.client("secretsmanager")
+    checks = []
+    for key, required in (("dbSecretArn", {"username", "password", "host", "port", "dbname"}), ("cognitoSecretArn", {"user_pool_id", "client_id"})):
+        arn = out.string(key)
+        try:
+            value = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+            missing = sorted(required - set(value)) if isinstance(value, dict) else sorted(required)
+            checks.append(_ok(f"secret {key}", not missing, "readable" + (f"; JSON lacks {', '.join(missing)}" if missing else "")))
+        except ClientError as err:
+            if is_auth_error(err):
+                raise
+            checks.append(_ok(f"secret {key}", False, error_text(err)))
+        except (KeyError, ValueError):
+            checks.append(_ok(f"secret {key}", False, "readable but not a JSON string"))
+    return checks
+
+
+def role_checks(out: Outputs, aws: Aws) -> list[Check]:
+    iam = aws.client("iam")
+    checks = []
+    for key in ("executionRoleName", "taskRoleName"):
+        name = out.string(key)
+        try:
+            iam.get_role(RoleName=name)
+            checks.append(_ok(f"iam role {name}", True, "exists"))
+        except ClientError as err:
+            if is_auth_error(err):
+                raise
+            checks.append(_ok(f"iam role {name}", False, error_text(err)))
+    return checks
+
+
+def dms_checks(out: Outputs, aws: Aws) -> list[Check]:
+    arn = out.optional_string("dmsReplicationTaskArn")
+    if arn is None:
+        return [Check("dms task", Status.NA, "DMS is disabled in this stack")]
+    tasks = aws.client("dms").describe_replication_tasks(Filters=[{"Name": "replication-task-arn", "Values": [arn]}])[
+        "ReplicationTasks"
+    ]
+    status = tasks[0]["Status"]
+    failure = tasks[0].get("LastFailureMessage")
+    return [_ok("dms task", status in DMS_HEALTHY and not failure, f"status {status}" + (f"; last failure: {failure}" if failure else ""))]
+
+
+GROUPS: list[tuple[str, Callable[[Outputs, Aws], list[Check]]]] = [
+    ("ecs", ecs_checks),
+    ("rds", rds_checks),
+    ("autoscaling", autoscaling_checks),
+    ("target health", target_health_checks),
+    ("listener rule", listener_rule_checks),
+    ("alarms", alarm_checks),
+    ("secrets", secret_checks),
+    ("iam", role_checks),
+    ("dms", dms_checks),
+]
+
+
+def collect(out: Outputs, aws: Aws) -> list[Check]:
+    """Run every group; one group's AWS error becomes its FAIL row and the rest still run."""
+    checks: list[Check] = []
+    for name, group in GROUPS:
+        try:
+            checks.extend(group(out, aws))
+        except ClientError as err:
+            if is_auth_error(err):
+                raise BadInput(f"AWS rejected the credentials: {error_text(err)}") from None
+            checks.append(Check(name, Status.FAIL, error_text(err)))
+        except BadInput as err:
+            checks.append(Check(name, Status.FAIL, str(err)))
+    return checks
+
+
+NEEDS: dict[str, Kind] = {
+    "clusterName": "string",
+    "serviceName": "string",
+    "dbInstanceId": "string",
+    "autoscalingMin": "integer",
+    "autoscalingMax": "integer",
+    "targetGroupArn": "string",
+    "monolithTargetGroupArn": "string",
+    "listenerRuleArn": "string",
+    "listenerRulePriority": "integer",
+    "canaryWeight": "integer",
+    "alarmNames": "strings",
+    "dbSecretArn": "string",
+    "cognitoSecretArn": "string",
+    "executionRoleName": "string",
+    "taskRoleName": "string",
+    "dmsReplicationTaskArn": "optional_string",
+}
+
+
+def run(out: Outputs, aws: Aws, emit: Callable[[str], Any] = print) -> int:
+    out.require(NEEDS)
+    checks = collect(out, aws)
+    emit(table(checks))
+    emit(summary(checks))
+    return EXIT_FAILED if any(c.status is Status.FAIL for c in checks) else EXIT_OK

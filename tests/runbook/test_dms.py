@@ -1,0 +1,97 @@
+"""`dms status|start|stop` against moto, with the task state driven explicitly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runbook.aws import Aws
+from runbook.cli import main
+from runbook.dms import start_type
+from tests.runbook import moto_stack
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The StartReplicationTask parameters the command really sent (moto ignores the start type)."""
+    calls: list[dict[str, Any]] = []
+    hooked: set[int] = set()
+    original = Aws.client
+
+    def recording(self: Aws, service: str) -> Any:
+        client = original(self, service)
+        if id(client) not in hooked:
+            hooked.add(id(client))
+            client.meta.events.register("provide-client-params.dms.StartReplicationTask", lambda params, **_: calls.append(dict(params)))
+        return client
+
+    monkeypatch.setattr(Aws, "client", recording)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ({"Status": "ready"}, "start-replication"),
+        ({"Status": "stopped", "ReplicationTaskStartDate": "2026-01-01"}, "resume-processing"),
+        ({"Status": "failed", "ReplicationTaskStartDate": "2026-01-01"}, "resume-processing"),
+        ({"Status": "ready", "ReplicationTaskStats": {"StartDate": "2026-01-01"}}, "resume-processing"),
+        ({"Status": "creating"}, None),
+        ({"Status": "modifying"}, None),
+    ],
+)
+def test_start_type_follows_status_and_history(task: dict[str, Any], expected: str | None) -> None:
+    assert start_type(task) == expected
+
+
+def test_first_start_then_stop_then_resume(stack: moto_stack.Stack, outputs_file: Any, sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    path = outputs_file(stack.outputs)
+    assert main(["dms", "start", "--outputs", path]) == 0
+    assert sent[-1]["StartReplicationTaskType"] == "start-replication"
+    assert stack.dms_task().status == "running"
+    assert main(["dms", "start", "--outputs", path]) == 0
+    assert "already running" in capsys.readouterr().out
+    assert len(sent) == 1
+    assert main(["dms", "stop", "--outputs", path]) == 0
+    assert stack.dms_task().status == "stopped"
+    assert main(["dms", "start", "--outputs", path]) == 0
+    assert sent[-1]["StartReplicationTaskType"] == "resume-processing"
+    assert "started with resume-processing (status was 'stopped')" in capsys.readouterr().out
+
+
+def test_dry_run_start_sends_nothing(stack: moto_stack.Stack, outputs_file: Any, sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dms", "start", "--dry-run", "--outputs", outputs_file(stack.outputs)]) == 0
+    assert "StartReplicationTaskType='start-replication'" in capsys.readouterr().out
+    assert sent == []
+    assert stack.dms_task().status == "ready"
+
+
+def test_a_task_still_being_created_is_not_started(stack: moto_stack.Stack, outputs_file: Any, sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    stack.dms_task().status = "creating"
+    assert main(["dms", "start", "--outputs", outputs_file(stack.outputs)]) == 1
+    assert "cannot be started while its status is 'creating'" in capsys.readouterr().out
+    assert sent == []
+
+
+def test_status_reports_progress_and_says_when_table_statistics_are_not_available(
+    stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dms", "status", "--outputs", outputs_file(stack.outputs)]) == 0
+    text = capsys.readouterr().out
+    assert "status: ready" in text
+    assert "started: never" in text
+    assert "progress: FullLoadProgressPercent=" in text
+    assert "table statistics: not available (DescribeTableStatistics failed: HTTP 500" in text
+    assert "validation state: not available" in text
+
+
+def test_stop_when_not_running_is_refused(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dms", "stop", "--outputs", outputs_file(stack.outputs)]) == 1
+    assert "cannot be stopped while its status is 'ready'" in capsys.readouterr().out
+
+
+def test_dms_disabled_is_bad_input(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    path = outputs_file({"stack": "dev", "region": "ap-northeast-1", "dmsReplicationTaskArn": None})
+    assert main(["dms", "status", "--outputs", path]) == 2
+    assert "DMS is disabled in this stack" in capsys.readouterr().err

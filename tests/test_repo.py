@@ -1,0 +1,72 @@
+"""The README and the workflows stay true: the two commands, every output, config key and policy, valid YAML."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+WORKFLOWS = {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / ".github" / "workflows").glob("*.yml")}
+
+
+def _runs(workflow: dict) -> list[str]:
+    return [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+
+
+def _uses(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+
+
+def test_readme_has_exactly_the_two_setup_commands() -> None:
+    block = README.split("## Two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make preview", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^preview: ", makefile, re.M) and re.search(r"^test: ", makefile, re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_makefile_preview_runs_the_dev_stack_by_default() -> None:
+    dry = subprocess.run(["make", "-n", "preview"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "-m preview -s dev" in dry
+
+
+def test_workflows_run_the_readme_commands() -> None:
+    assert set(WORKFLOWS) == {"pull-request.yml", "deploy.yml"}
+    pr, deploy = WORKFLOWS["pull-request.yml"], WORKFLOWS["deploy.yml"]
+    assert "pull_request" in pr[True] and deploy[True] == {"push": {"branches": ["main"]}}  # YAML 1.1: on -> True
+    assert any(run.endswith("make test") for run in _runs(pr)) and any(run.endswith("make test") for run in _runs(deploy))
+    assert "make preview STACK=${{ matrix.stack }}" in _runs(pr)
+    assert pr["jobs"]["hermetic-preview"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    for workflow, command in ((pr, "preview"), (deploy, "up")):
+        (pulumi,) = [s for s in _uses(workflow) if s["uses"].startswith("pulumi/actions@")]
+        assert pulumi["with"]["command"] == command
+        assert pulumi["with"]["policyPacks"] == "policy"
+        assert pulumi["with"]["policyPackConfigs"] == "policy/config/prod.json"
+        assert f"pulumi {command} -s prod --policy-pack policy --policy-pack-config policy/config/prod.json" in README
+        (aws,) = [s for s in _uses(workflow) if s["uses"].startswith("aws-actions/configure-aws-credentials@")]
+        assert "role-to-assume" in aws["with"] and "aws-access-key-id" not in aws["with"]  # OIDC, no stored keys
+
+
+def test_readme_documents_every_output_config_key_and_policy() -> None:
+    contract = json.loads((ROOT / "tests" / "preview" / "output_contract.json").read_text())
+    outputs_table = README.split("## Stack outputs", 1)[1].split("\n## ", 1)[0]
+    for name in contract:
+        assert f"`{name}`" in outputs_table, name
+    config_table = README.split("## Stack configuration", 1)[1].split("\n## ", 1)[0]
+    stack_config = (ROOT / "stack_config.py").read_text()
+    sections = re.findall(r'section\(\s*"(\w+)",\s*\(([^)]*)\)', stack_config)
+    assert len(sections) >= 9
+    for section, known in sections:
+        rows = "\n".join(line for line in config_table.splitlines() if f"`task-service:{section}." in line)
+        for key in re.findall(r'"(\w+)"', known):
+            assert re.search(rf"\b{key}\b", rows), f"task-service:{section}.{key} is not documented"
+    policies = set(re.findall(r'name="([a-z0-9-]+)"', "".join(p.read_text() for p in (ROOT / "policy" / "task_service_policies").glob("*.py"))))
+    assert len(policies) >= 20
+    for name in policies:
+        assert f"`{name}`" in README, name
