@@ -270,28 +270,26 @@ class DmsReplication(pulumi.ComponentResource):
             opts=child,
         )
 
-        aws.dms.EventSubscription(
-            f"{name}-events",
-            name=f"{ident}-dms-failures",
-            sns_topic_arn=args.alarm_topic_arn,
-            source_type="replication-task",
-            source_ids=[self.replication_task.replication_task_id],
-            event_categories=["failure", "state change"],
-            enabled=True,
-            tags=tags,
-            opts=child,
-        )
-        aws.dms.EventSubscription(
-            f"{name}-instance-events",
-            name=f"{ident}-dms-instance-failures",
-            sns_topic_arn=args.alarm_topic_arn,
-            source_type="replication-instance",
-            source_ids=[self.replication_instance.replication_instance_id],
-            event_categories=["failure", "failover", "low storage"],
-            enabled=True,
-            tags=tags,
-            opts=child,
-        )
+        for suffix, source_type, source_id, categories in (
+            ("events", "replication-task", self.replication_task.replication_task_id, ["failure", "state change"]),
+            (
+                "instance-events",
+                "replication-instance",
+                self.replication_instance.replication_instance_id,
+                ["failure", "failover", "low storage"],
+            ),
+        ):
+            aws.dms.EventSubscription(
+                f"{name}-{suffix}",
+                name=f"{ident}-dms-{source_type.removeprefix('replication-')}-events",
+                sns_topic_arn=args.alarm_topic_arn,
+                source_type=source_type,
+                source_ids=[source_id],
+                event_categories=categories,
+                enabled=True,
+                tags=tags,
+                opts=child,
+            )
 
         self.register_outputs(
             {

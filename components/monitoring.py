@@ -96,37 +96,18 @@ def _dashboard(args: MonitoringArgs, lb: str, tg: str, monolith_tg: str) -> dict
 
     ecs = ["ClusterName", args.cluster_name, "ServiceName", args.service_name]
     rds = ["DBInstanceIdentifier", args.db_instance_id]
-    alb = "AWS/ApplicationELB"
+    def by_target_group(metric: str) -> list[list[Any]]:
+        """The same ALB metric for the monolith and the Task Service, side by side during the canary."""
+        return [
+            ["AWS/ApplicationELB", metric, "TargetGroup", group, "LoadBalancer", lb, {"label": label}]
+            for label, group in (("monolith", monolith_tg), ("task-service", tg))
+        ]
+
     widgets = [
         widget("ECS CPU / memory (%)", [["AWS/ECS", "CPUUtilization", *ecs], ["AWS/ECS", "MemoryUtilization", *ecs]]),
-        widget(
-            "ALB requests: monolith vs Task Service",
-            [
-                [alb, "RequestCount", "TargetGroup", monolith_tg, "LoadBalancer", lb, {"label": "monolith"}],
-                [alb, "RequestCount", "TargetGroup", tg, "LoadBalancer", lb, {"label": "task-service"}],
-            ],
-            stat="Sum",
-            x=12,
-        ),
-        widget(
-            "5xx responses by target group",
-            [
-                [alb, "HTTPCode_Target_5XX_Count", "TargetGroup", monolith_tg, "LoadBalancer", lb, {"label": "monolith"}],
-                [alb, "HTTPCode_Target_5XX_Count", "TargetGroup", tg, "LoadBalancer", lb, {"label": "task-service"}],
-            ],
-            stat="Sum",
-            y=6,
-        ),
-        widget(
-            "p95 response time (s) by target group",
-            [
-                [alb, "TargetResponseTime", "TargetGroup", monolith_tg, "LoadBalancer", lb, {"label": "monolith"}],
-                [alb, "TargetResponseTime", "TargetGroup", tg, "LoadBalancer", lb, {"label": "task-service"}],
-            ],
-            stat="p95",
-            y=6,
-            x=12,
-        ),
+        widget("ALB requests: monolith vs Task Service", by_target_group("RequestCount"), stat="Sum", x=12),
+        widget("5xx responses by target group", by_target_group("HTTPCode_Target_5XX_Count"), stat="Sum", y=6),
+        widget("p95 response time (s) by target group", by_target_group("TargetResponseTime"), stat="p95", y=6, x=12),
         widget("RDS CPU (%) / connections", [["AWS/RDS", "CPUUtilization", *rds], ["AWS/RDS", "DatabaseConnections", *rds]], y=12),
         widget("RDS free storage (bytes)", [["AWS/RDS", "FreeStorageSpace", *rds]], stat="Minimum", y=12, x=12),
     ]
