@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 PROJECT = "task-service"
 
@@ -172,6 +173,26 @@ class StackConfig:
 
 
 _MISSING = object()
+TOP_LEVEL_KEYS = (
+    "canaryWeight",
+    "alarmEmails",
+    "monolithStack",
+    "network",
+    "monolith",
+    "db",
+    "service",
+    "autoscaling",
+    "route",
+    "dms",
+    "cognito",
+    "tags",
+)
+
+
+def _project_keys() -> set[str]:
+    """Every `task-service:` key the engine handed over, so a misspelt key fails instead of being ignored."""
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {key.split(":", 1)[1] for key in keys if key.startswith(f"{PROJECT}:")}
 
 
 class _Section:
@@ -290,6 +311,12 @@ def load(
 
     def section(name: str, known: Sequence[str]) -> _Section:
         return _Section(f"{PROJECT}:{name}", obj(name), stack_file, known)
+
+    unknown = sorted(_project_keys() - set(TOP_LEVEL_KEYS))
+    _require(
+        not unknown,
+        f"{PROJECT}:{unknown[0] if unknown else ''} is not a known key (expected one of: {', '.join(TOP_LEVEL_KEYS)}) in {stack_file}",
+    )
 
     region = aws_config.get("region")
     _require(region is not None, f"aws:region is required (e.g. ap-northeast-1) in {stack_file}")

@@ -52,6 +52,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("task-service:dms.tables", ["tasks", "tasks"], "task-service:dms.tables must not repeat an item"),
     ("task-service:cognito.userPoolId", "pool", "task-service:cognito.userPoolId must be a Cognito user pool id"),
     ("task-service:tags", {"aws:owner": "me"}, "task-service:tags.aws:owner must not start with 'aws:'"),
+    ("task-service:canaryWieght", 5, "task-service:canaryWieght is not a known key (expected one of: canaryWeight,"),
     ("task-service:monolithStack.name", "myteacher-dev", "task-service:monolithStack.name must be a fully qualified stack name"),
 ]
 
