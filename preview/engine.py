@@ -241,6 +241,9 @@ def run_program(
     mock = _Mocks(region, preview, references_dir or project_dir / "stack-references")
 
     def run() -> None:
+        # The SDK tracks outstanding outputs in a process-wide set that set_mocks does not reset (its own test
+        # decorator clears it too); a failed earlier run would leave tasks of a closed event loop in it.
+        settings.SETTINGS.outputs.clear()
         pulumi.runtime.set_all_config(stack_settings.engine_config(), sorted(stack_settings.secret_keys))
         # set_mocks would create and finish a Stack of its own; a placeholder root makes it skip that, so the
         # program's exports land on the Stack that run_in_stack creates.
@@ -268,6 +271,7 @@ def run_program(
             warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
             contextvars.Context().run(run)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message; the cause decides which
+        settings.SETTINGS.outputs.clear()
         if mock.reference_problems:
             raise ProgramError(mock.reference_problems[0]) from None
         if isinstance(exc, pulumi.RunError):
