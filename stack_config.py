@@ -16,6 +16,9 @@ from typing import Any, Mapping, Sequence
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+# One list of the six migrated tables for the DMS mappings and the runbook's schema and integrity checks.
+from runbook.tables import TABLES
+
 PROJECT = "task-service"
 
 # Fargate's valid (cpu -> memory MiB) pairs; anything else fails at RegisterTaskDefinition time.
@@ -28,14 +31,6 @@ FARGATE_MEMORY: dict[int, range] = {
 }
 RDS_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 DMS_MIGRATION_TYPES = ("full-load", "cdc", "full-load-and-cdc")
-DEFAULT_DMS_TABLES = (
-    "tasks",
-    "task_images",
-    "task_tag",
-    "scheduled_group_tasks",
-    "scheduled_task_executions",
-    "scheduled_task_tags",
-)
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ARN_PREFIX = r"^arn:aws[a-z-]*:"
@@ -459,7 +454,7 @@ def load(
         allocated_storage=m.integer("allocatedStorage", 50, 5, 6144),
         multi_az=m.boolean("multiAz", db.multi_az),
         schema=m.text("schema", "public", _IDENT, "a PostgreSQL schema name"),
-        tables=m.texts("tables", list(DEFAULT_DMS_TABLES), _IDENT, "PostgreSQL table names", 1),
+        tables=m.texts("tables", list(TABLES), _IDENT, "PostgreSQL table names", 1),
         migration_type=m.choice("migrationType", DMS_MIGRATION_TYPES, "full-load-and-cdc"),
         create_account_roles=m.boolean("createAccountRoles", False),
     )

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-LINKED = ("Pulumi.yaml", "__main__.py", "stack_config.py", "components", "policy", "stack-references")
+LINKED = ("Pulumi.yaml", "__main__.py", "stack_config.py", "components", "runbook", "policy", "stack-references")
 
 
 @pytest.fixture
