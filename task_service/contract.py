@@ -1,0 +1,108 @@
+"""The stack outputs: the contract between the program and the tools that read them, defined once.
+
+`__main__.py` exports exactly these (and nothing else), the runbook parses outputs through them, and the README's
+outputs table is generated from them (`python -m task_service.contract`; a test keeps it current). Code refers to
+an output by its constant here (`contract.DB_ADDRESS`), never by its name as a string.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["string", "integer", "strings"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One stack output."""
+
+    name: str
+    """The exported name (what `pulumi stack output` prints)."""
+    kind: Kind
+    meaning: str
+    """One line: what the value is, for messages and the README."""
+    secret: bool = False
+    """Exported as a secret: shown only with `--show-secrets`."""
+    dms: bool = False
+    """Absent when DMS is disabled (`dms.enabled: false`, e.g. dev)."""
+
+
+PROJECT = Output("project", "string", "the Pulumi project, `task-service`")
+STACK = Output("stack", "string", "the stack name")
+REGION = Output("region", "string", "the stack's AWS region, e.g. ap-northeast-1")
+
+DB_INSTANCE_ID = Output("dbInstanceId", "string", "the RDS instance identifier (`task-service-db` in prod)")
+DB_ENDPOINT = Output("dbEndpoint", "string", "the RDS endpoint, `host:5432`")
+DB_ADDRESS = Output("dbAddress", "string", "the RDS host name")
+DB_PORT = Output("dbPort", "integer", "the RDS port, 5432")
+DB_NAME = Output("dbName", "string", "the Task Service database, `task_service`")
+DB_USERNAME = Output("dbUsername", "string", "the database master user, `task_service_user`")
+DB_SECRET_ARN = Output(
+    "dbSecretArn", "string", "the ARN of the credentials secret (`task-service/db-password` in prod); never the password"
+)
+DB_ENGINE_VERSION = Output("dbEngineVersion", "string", "the running engine version, e.g. 16.4 (config pins only the major)")
+DB_SECURITY_GROUP_ID = Output("dbSecurityGroupId", "string", "the database's security group")
+
+CLUSTER_NAME = Output("clusterName", "string", "the ECS cluster (`task-service-cluster` in prod)")
+SERVICE_NAME = Output("serviceName", "string", "the ECS service (`task-service` in prod)")
+TASK_DEFINITION_FAMILY = Output("taskDefinitionFamily", "string", "the task definition family")
+ECR_REPOSITORY_URL = Output("ecrRepositoryUrl", "string", "the ECR repository CI pushes the image to")
+LOG_GROUP_NAME = Output("logGroupName", "string", "the service's log group (`/ecs/task-service` in prod)")
+EXECUTION_ROLE_NAME = Output("executionRoleName", "string", "the ECS task execution role")
+TASK_ROLE_NAME = Output("taskRoleName", "string", "the ECS task role (the application's own AWS identity)")
+SERVICE_SECURITY_GROUP_ID = Output("serviceSecurityGroupId", "string", "the service's security group")
+AUTOSCALING_MIN = Output("autoscalingMin", "integer", "the configured autoscaling minimum")
+AUTOSCALING_MAX = Output("autoscalingMax", "integer", "the configured autoscaling maximum")
+COGNITO_SECRET_ARN = Output(
+    "cognitoSecretArn", "string", "the ARN of the Cognito config secret (`task-service/cognito-config` in prod)"
+)
+
+LISTENER_ARN = Output("listenerArn", "string", "the monolith ALB's listener that serves /api/tasks")
+LISTENER_RULE_ARN = Output("listenerRuleArn", "string", "the weighted /api/tasks listener rule")
+LISTENER_RULE_PRIORITY = Output("listenerRulePriority", "integer", "the rule's priority, 10")
+TARGET_GROUP_ARN = Output("targetGroupArn", "string", "the Task Service's target group (the canary)")
+TARGET_GROUP_NAME = Output("targetGroupName", "string", "its name (`task-service-tg` in prod)")
+MONOLITH_TARGET_GROUP_ARN = Output("monolithTargetGroupArn", "string", "the monolith's target group (the canary's baseline)")
+CANARY_WEIGHT = Output("canaryWeight", "integer", "the configured percent of /api/tasks on the Task Service (0-100)")
+
+MONOLITH_DB_HOST = Output("monolithDbHost", "string", "the monolith database host (DMS source, integrity --source)")
+MONOLITH_DB_NAME = Output("monolithDbName", "string", "the monolith database name")
+MONOLITH_DB_APP_USER = Output("monolithDbAppUser", "string", "the monolith's application role, whose writes are revoked at the end")
+
+DMS_REPLICATION_INSTANCE_ARN = Output("dmsReplicationInstanceArn", "string", "the DMS replication instance", dms=True)
+DMS_REPLICATION_TASK_ARN = Output("dmsReplicationTaskArn", "string", "the DMS full-load-and-cdc task", dms=True)
+DMS_SOURCE_ENDPOINT_ARN = Output("dmsSourceEndpointArn", "string", "the DMS source endpoint (monolith)", dms=True)
+DMS_TARGET_ENDPOINT_ARN = Output("dmsTargetEndpointArn", "string", "the DMS target endpoint (Task Service)", dms=True)
+DMS_TABLES = Output("dmsTables", "strings", 'the replicated tables, e.g. ["public.tasks", ...]', dms=True)
+
+ALARM_TOPIC_ARN = Output("alarmTopicArn", "string", "the alarm SNS topic (`task-service-alarms` in prod)")
+ALARM_NAMES = Output("alarmNames", "strings", "every CloudWatch alarm of the stack, by exact name")
+DASHBOARD_NAME = Output("dashboardName", "string", "the CloudWatch dashboard (`TaskServiceMetrics` in prod)")
+DASHBOARD_URL = Output("dashboardUrl", "string", "the dashboard's console URL")
+
+CONTRACT: tuple[Output, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Output))
+BY_NAME: dict[str, Output] = {output.name: output for output in CONTRACT}
+
+
+def expected(dms_enabled: bool) -> tuple[Output, ...]:
+    """The outputs a stack exports: all of them, minus the DMS ones when DMS is disabled."""
+    return tuple(output for output in CONTRACT if dms_enabled or not output.dms)
+
+
+def markdown_table() -> str:
+    """The README's outputs table."""
+    rows = ["| Output | Type | Value |", "|---|---|---|"]
+    for output in CONTRACT:
+        notes = [output.meaning]
+        if output.dms:
+            notes.append("absent when DMS is disabled")
+        if output.secret:
+            notes.append("secret")
+        rows.append(f"| `{output.name}` | {output.kind} | {'; '.join(notes)} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table())

@@ -1,0 +1,196 @@
+"""Every physical AWS name the Task Service uses, from one function: project + stack + role.
+
+Prod keeps exactly the seed names (`task-service-cluster`, `task-service-tg`, `task-service/db-password`, ...):
+its prefix is the project name. Any other stack gets the prefix `<project>-<stack>` (or the one its config sets),
+so dev and prod can share an account without a single name in common. Each AWS kind has its own limits (a target
+group name is at most 32 characters, an RDS identifier starts with a letter and never holds `--`); a name that
+would break them is shortened and given a stable hash suffix, and a stack name that had to be altered to fit
+(`feature_x`, `Dev`, `v1.2`) carries a hash of the original, so two stacks never map to one name.
+
+The account-wide DMS roles (`dms-vpc-role`, `dms-cloudwatch-logs-role`) are not per stack: AWS looks them up by
+those exact names. They are listed here too, and created by at most one stack per account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+SEED_STACK = "prod"
+"""The stack whose names are exactly the seeds' (`task-service-...`)."""
+
+HASH_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What AWS accepts for one kind of name."""
+
+    max_length: int
+    pattern: str
+    """A full-match regex of the allowed characters and shape."""
+
+    def accepts(self, name: str) -> bool:
+        return len(name) <= self.max_length and re.fullmatch(self.pattern, name) is not None
+
+
+class Kind(Enum):
+    """AWS naming rules, by the API that takes the name."""
+
+    TARGET_GROUP = Rule(32, r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+    RDS_INSTANCE = Rule(63, r"[a-z](?:-?[a-z0-9])*")
+    RDS_GROUP = Rule(255, r"[a-z](?:-?[a-z0-9])*")
+    RDS_SNAPSHOT = Rule(255, r"[a-z](?:-?[a-z0-9])*")
+    DMS_INSTANCE = Rule(63, r"[a-z](?:-?[a-z0-9])*")
+    DMS_IDENTIFIER = Rule(255, r"[a-z](?:-?[a-z0-9])*")
+    IAM_ROLE = Rule(64, r"[\w+=,.@-]+")
+    SECRET = Rule(512, r"[\w/+=.@-]+")
+    ECR_REPOSITORY = Rule(256, r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+    ECS = Rule(255, r"[A-Za-z0-9_-]+")
+    LOG_GROUP = Rule(512, r"[\w./#-]+")
+    SNS_TOPIC = Rule(256, r"[A-Za-z0-9_-]+")
+    DASHBOARD = Rule(255, r"[A-Za-z0-9_-]+")
+    ALARM = Rule(255, r"[^\x00-\x1f]+")
+    KMS_ALIAS = Rule(256, r"alias/(?!aws/)[A-Za-z0-9/_-]+")
+    SECURITY_GROUP = Rule(255, r"(?!sg-)[A-Za-z0-9 ._:/()#,@\[\]+=&;{}!$*-]+")
+    SCALING_POLICY = Rule(256, r"[^\x00-\x1f:/]+")
+
+
+class Role(Enum):
+    """Each named resource: (name template, kind). `{prefix}` is the stack's prefix, `{Prefix}` its CamelCase."""
+
+    ALARM_TOPIC = ("{prefix}-alarms", Kind.SNS_TOPIC)
+    DASHBOARD = ("{Prefix}Metrics", Kind.DASHBOARD)
+
+    DB_INSTANCE = ("{prefix}-db", Kind.RDS_INSTANCE)
+    DB_FINAL_SNAPSHOT = ("{prefix}-db-final", Kind.RDS_SNAPSHOT)
+    DB_SUBNET_GROUP = ("{prefix}-db", Kind.RDS_GROUP)
+    DB_PARAMETER_GROUP = ("{prefix}-db-postgres16", Kind.RDS_GROUP)
+    DB_SECURITY_GROUP = ("{prefix}-db-sg", Kind.SECURITY_GROUP)
+    DB_MONITORING_ROLE = ("{prefix}-db-monitoring", Kind.IAM_ROLE)
+    DB_KMS_ALIAS = ("alias/{prefix}-db", Kind.KMS_ALIAS)
+    DB_SECRET = ("{prefix}/db-password", Kind.SECRET)
+
+    ECR_REPOSITORY = ("{prefix}", Kind.ECR_REPOSITORY)
+    CLUSTER = ("{prefix}-cluster", Kind.ECS)
+    SERVICE = ("{prefix}", Kind.ECS)
+    TASK_FAMILY = ("{prefix}", Kind.ECS)
+    CONTAINER = ("{prefix}", Kind.ECS)
+    SERVICE_LOG_GROUP = ("/ecs/{prefix}", Kind.LOG_GROUP)
+    SERVICE_SECURITY_GROUP = ("{prefix}-sg", Kind.SECURITY_GROUP)
+    EXECUTION_ROLE = ("{prefix}-execution-role", Kind.IAM_ROLE)
+    TASK_ROLE = ("{prefix}-task-role", Kind.IAM_ROLE)
+    COGNITO_SECRET = ("{prefix}/cognito-config", Kind.SECRET)
+    CPU_SCALING_POLICY = ("{prefix}-cpu-target-tracking", Kind.SCALING_POLICY)
+    MEMORY_SCALING_POLICY = ("{prefix}-memory-target-tracking", Kind.SCALING_POLICY)
+
+    TARGET_GROUP = ("{prefix}-tg", Kind.TARGET_GROUP)
+
+    DMS_ACCESS_ROLE = ("{prefix}-dms-secrets-access", Kind.IAM_ROLE)
+    DMS_SUBNET_GROUP = ("{prefix}-dms", Kind.DMS_IDENTIFIER)
+    DMS_SECURITY_GROUP = ("{prefix}-dms-sg", Kind.SECURITY_GROUP)
+    DMS_INSTANCE = ("{prefix}-dms", Kind.DMS_INSTANCE)
+    DMS_SOURCE_ENDPOINT = ("{prefix}-source", Kind.DMS_IDENTIFIER)
+    DMS_TARGET_ENDPOINT = ("{prefix}-target", Kind.DMS_IDENTIFIER)
+    DMS_TASK = ("{prefix}-{migration_type}", Kind.DMS_IDENTIFIER)
+    DMS_TASK_EVENTS = ("{prefix}-dms-task-events", Kind.DMS_IDENTIFIER)
+    DMS_INSTANCE_EVENTS = ("{prefix}-dms-instance-events", Kind.DMS_IDENTIFIER)
+    DMS_VPC_ROLE = ("dms-vpc-role", Kind.IAM_ROLE)
+    DMS_LOGS_ROLE = ("dms-cloudwatch-logs-role", Kind.IAM_ROLE)
+
+    ALARM_DB_CPU = ("{prefix}-db-cpu-high", Kind.ALARM)
+    ALARM_DB_CONNECTIONS = ("{prefix}-db-connections-high", Kind.ALARM)
+    ALARM_DB_STORAGE = ("{prefix}-db-free-storage-low", Kind.ALARM)
+    ALARM_DB_MEMORY = ("{prefix}-db-freeable-memory-low", Kind.ALARM)
+    ALARM_ECS_CPU = ("{prefix}-ecs-cpu-high", Kind.ALARM)
+    ALARM_ECS_MEMORY = ("{prefix}-ecs-memory-high", Kind.ALARM)
+    ALARM_API_5XX = ("{prefix}-api-5xx-rate-high", Kind.ALARM)
+    ALARM_API_LATENCY = ("{prefix}-api-p95-latency-high", Kind.ALARM)
+    ALARM_API_UNHEALTHY = ("{prefix}-api-unhealthy-hosts", Kind.ALARM)
+
+    @property
+    def template(self) -> str:
+        return str(self.value[0])
+
+    @property
+    def kind(self) -> Kind:
+        kind: Kind = self.value[1]
+        return kind
+
+    @property
+    def account_wide(self) -> bool:
+        """Named by AWS convention, the same in every stack of an account."""
+        return "{" not in self.template
+
+
+PREFIX_PATTERN = r"[a-z](?:-?[a-z0-9])*"
+"""An explicit prefix: lower-case letters, digits and single hyphens, starting with a letter."""
+PREFIX_MAX_LENGTH = 40
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def _slug(text: str) -> str:
+    """Lower-case letters, digits and single hyphens; never empty."""
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-") or "x"
+
+
+def stack_prefix(project: str, stack: str, explicit: str | None = None) -> str:
+    """The prefix of every per-stack name: the project in the seed stack, else `<project>-<stack>`."""
+    if explicit:
+        if not (len(explicit) <= PREFIX_MAX_LENGTH and re.fullmatch(PREFIX_PATTERN, explicit)):
+            raise ValueError(f"name prefix {explicit!r} must match {PREFIX_PATTERN} and be at most {PREFIX_MAX_LENGTH} characters")
+        return explicit
+    base = _slug(project)
+    if not base[0].isalpha():
+        base = f"s-{base}"
+    if stack == SEED_STACK:
+        return base
+    slug = _slug(stack)
+    if slug != stack:
+        # `feature_x` and `feature-x` must not share names: keep a trace of the exact stack name.
+        slug = f"{slug}-{_digest(stack)}"
+    return f"{base}-{slug}"
+
+
+def camel(prefix: str) -> str:
+    """`task-service` -> `TaskService`."""
+    return "".join(part[:1].upper() + part[1:] for part in prefix.split("-"))
+
+
+def fit(name: str, rule: Rule) -> str:
+    """`name` within the rule's length: cut and suffixed with a hash of the whole name when too long."""
+    if len(name) <= rule.max_length:
+        return name
+    keep = rule.max_length - HASH_LENGTH - 1
+    return f"{name[:keep].rstrip('-/._')}-{_digest(name)}"
+
+
+def physical_name(prefix: str, role: Role, **fields: str) -> str:
+    """The AWS name of `role` for a stack with this prefix (`fields` fill other placeholders, e.g. migration_type)."""
+    name = fit(role.template.format(prefix=prefix, Prefix=camel(prefix), **fields), role.kind.value)
+    if not role.kind.value.accepts(name):
+        raise ValueError(f"{role.name} name {name!r} breaks AWS's rule for {role.kind.name} ({role.kind.value.pattern})")
+    return name
+
+
+@dataclass(frozen=True)
+class Naming:
+    """The names of one stack: `Naming.for_stack("task-service", "prod").of(Role.CLUSTER)` -> `task-service-cluster`."""
+
+    prefix: str
+
+    @classmethod
+    def for_stack(cls, project: str, stack: str, explicit_prefix: str | None = None) -> "Naming":
+        return cls(stack_prefix(project, stack, explicit_prefix))
+
+    def of(self, role: Role, **fields: str) -> str:
+        return physical_name(self.prefix, role, **fields)
+
+    def alarm_names(self) -> list[str]:
+        """Every alarm the stack creates, sorted (the `alarmNames` output of a stack with all components)."""
+        return sorted(self.of(role) for role in Role if role.kind is Kind.ALARM)
