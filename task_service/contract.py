@@ -82,6 +82,9 @@ ALARM_NAMES = Output("alarmNames", "strings", "every CloudWatch alarm of the sta
 DASHBOARD_NAME = Output("dashboardName", "string", "the CloudWatch dashboard (`TaskServiceMetrics` in prod)")
 DASHBOARD_URL = Output("dashboardUrl", "string", "the dashboard's console URL")
 
+PREVIEW_UNKNOWN_KEY = "_unknownUntilDeploy"
+"""In an outputs file written by the hermetic preview: the names of outputs only a deploy can know (left out)."""
+
 CONTRACT: tuple[Output, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Output))
 BY_NAME: dict[str, Output] = {output.name: output for output in CONTRACT}
 
