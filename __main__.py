@@ -1,10 +1,12 @@
 """task-service: carve the Task Service out of the MyTeacher monolith onto AWS.
 
-Reads and validates the stack config, builds the components, wires them together and exports the outputs the
-runbook (`python -m runbook`) consumes. Nothing else belongs here.
+Reads and validates the stack config, builds the components in the order the architecture reads (alarm topic,
+database, route, image repository and cluster, service, DMS, and last the dashboard from the others' real
+outputs), and exports the stack outputs of `task_service.contract`, which the runbook consumes. Nothing else
+belongs here.
 """
 
-from typing import Callable
+from typing import Any
 
 import pulumi
 
@@ -12,63 +14,38 @@ import stack_config
 from components import (
     AlbRoute,
     AlbRouteArgs,
+    Dashboard,
+    DashboardArgs,
     DmsEndpointSpec,
     DmsReplication,
     DmsReplicationArgs,
+    EcsCluster,
+    EcsClusterArgs,
     FargateService,
     FargateServiceArgs,
+    ImageRepository,
+    ImageRepositoryArgs,
     Monitoring,
     MonitoringArgs,
     TaskServiceDb,
     TaskServiceDbArgs,
 )
 from components.alb_route import load_balancer_arn_suffix, target_group_arn_suffix
+from task_service import contract
 
 cfg = stack_config.load()
-tags = {**cfg.tags, "ManagedBy": "pulumi", "PulumiStack": f"{stack_config.PROJECT}/{cfg.stack}"}
-monolith = cfg.monolith
+naming, tags, monolith, network = cfg.naming, cfg.tags, cfg.monolith, cfg.network
 
-# The monitoring topic comes first (every alarm needs it); the dashboard and the DB's ingress rules need things
-# created later, so they receive deferred outputs resolved below.
-Resolver = Callable[[pulumi.Output[str]], None]
-
-
-def deferred_id() -> tuple[pulumi.Output[str], Resolver]:
-    return pulumi.deferred_output()
-
-
-new_tg_suffix, resolve_new_tg_suffix = deferred_id()
-db_clients: dict[str, pulumi.Output[str]] = {}
-resolve_db_client: dict[str, Resolver] = {}
-for client in ("service", "dms") if cfg.dms.enabled else ("service",):
-    db_clients[client], resolve_db_client[client] = deferred_id()
-
-dms_task_id = f"task-service-{cfg.dms.migration_type}" if cfg.dms.enabled else None
-monitoring = Monitoring(
-    "task-service-monitoring",
-    MonitoringArgs(
-        region=cfg.region,
-        alarm_emails=cfg.alarm_emails,
-        cluster_name="task-service-cluster",
-        service_name="task-service",
-        db_instance_id="task-service-db",
-        load_balancer_arn_suffix=pulumi.Output.from_input(monolith.listener_arn).apply(load_balancer_arn_suffix),
-        target_group_arn_suffix=new_tg_suffix,
-        monolith_target_group_arn_suffix=pulumi.Output.from_input(monolith.target_group_arn).apply(target_group_arn_suffix),
-        dms_replication_instance_id="task-service-dms" if cfg.dms.enabled else None,
-        dms_task_id=dms_task_id,
-        tags=tags,
-    ),
-)
+monitoring = Monitoring("task-service-monitoring", MonitoringArgs(naming=naming, alarm_emails=cfg.alarm_emails, tags=tags))
 alarm_topic_arn = monitoring.topic.arn
 
 db = TaskServiceDb(
     "task-service-db",
     TaskServiceDbArgs(
-        config=cfg.db,
-        vpc_id=cfg.network.vpc_id,
-        subnet_ids=cfg.network.db_subnet_ids,
-        client_security_group_ids=db_clients,
+        settings=cfg.db,
+        naming=naming,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.db_subnet_ids,
         alarm_topic_arn=alarm_topic_arn,
         tags=tags,
     ),
@@ -77,29 +54,33 @@ db = TaskServiceDb(
 route = AlbRoute(
     "task-service-route",
     AlbRouteArgs(
-        vpc_id=cfg.network.vpc_id,
+        settings=cfg.route,
+        naming=naming,
+        vpc_id=network.vpc_id,
         listener_arn=monolith.listener_arn,
         monolith_target_group_arn=monolith.target_group_arn,
         canary_weight=cfg.canary_weight,
         alarm_topic_arn=alarm_topic_arn,
         container_port=cfg.service.container_port,
         health_check_path=cfg.service.health_check_path,
-        priority=cfg.route.priority,
-        path_patterns=cfg.route.path_patterns,
         tags=tags,
     ),
 )
-resolve_new_tg_suffix(route.target_group.arn_suffix)
 
+image = ImageRepository("task-service-image", ImageRepositoryArgs(naming=naming, tags=tags))
+cluster = EcsCluster("task-service-ecs", EcsClusterArgs(naming=naming, tags=tags))
 service = FargateService(
     "task-service",
     FargateServiceArgs(
         service=cfg.service,
         autoscaling=cfg.autoscaling,
         cognito=cfg.cognito,
+        naming=naming,
         region=cfg.region,
-        vpc_id=cfg.network.vpc_id,
-        subnet_ids=cfg.network.service_subnet_ids,
+        cluster_arn=cluster.cluster.arn,
+        cluster_name=cluster.cluster_name,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.service_subnet_ids,
         alb_security_group_id=monolith.alb_security_group_id,
         target_group_arn=route.target_group.arn,
         listener_rule=route.listener_rule,
@@ -112,81 +93,97 @@ service = FargateService(
         tags=tags,
     ),
 )
-resolve_db_client["service"](service.security_group.id)
+db.admit("service", service.security_group.id)
 
 dms = None
 if cfg.dms.enabled:
     dms = DmsReplication(
         "task-service-dms",
         DmsReplicationArgs(
-            config=cfg.dms,
+            settings=cfg.dms,
+            naming=naming,
             region=cfg.region,
-            vpc_id=cfg.network.vpc_id,
-            subnet_ids=cfg.network.service_subnet_ids,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.service_subnet_ids,
             source=DmsEndpointSpec(
                 database_name=monolith.db_name,
                 secret_arn=monolith.db_secret_arn,
                 security_group_id=monolith.db_security_group_id,
             ),
-            target=DmsEndpointSpec(
-                database_name=cfg.db.name,
-                secret_arn=db.secret.arn,
-                security_group_id=db.security_group.id,
-            ),
+            target=DmsEndpointSpec(database_name=cfg.db.name, secret_arn=db.secret.arn, security_group_id=db.security_group.id),
             kms_key_arn=db.kms_key.arn,
             alarm_topic_arn=alarm_topic_arn,
             tags=tags,
         ),
     )
-    resolve_db_client["dms"](dms.security_group.id)
+    db.admit("dms", dms.security_group.id)
 
-pulumi.export("project", stack_config.PROJECT)
-pulumi.export("stack", cfg.stack)
-pulumi.export("region", cfg.region)
+dashboard = Dashboard(
+    "task-service-metrics",
+    DashboardArgs(
+        naming=naming,
+        region=cfg.region,
+        cluster_name=cluster.cluster_name,
+        service_name=service.service_name,
+        db_instance_id=db.identifier,
+        load_balancer_arn_suffix=pulumi.Output.from_input(monolith.listener_arn).apply(load_balancer_arn_suffix),
+        target_group_arn_suffix=route.target_group.arn_suffix,
+        monolith_target_group_arn_suffix=pulumi.Output.from_input(monolith.target_group_arn).apply(target_group_arn_suffix),
+        dms_replication_instance_id=dms.instance_id if dms else None,
+        dms_task_id=dms.task_id if dms else None,
+        tags=tags,
+    ),
+)
 
-pulumi.export("dbInstanceId", db.instance.identifier)
-pulumi.export("dbEndpoint", db.instance.endpoint)
-pulumi.export("dbAddress", db.instance.address)
-pulumi.export("dbPort", db.instance.port)
-pulumi.export("dbName", cfg.db.name)
-pulumi.export("dbUsername", cfg.db.username)
-pulumi.export("dbSecretArn", db.secret.arn)
-pulumi.export("dbEngineVersion", db.instance.engine_version_actual)
-pulumi.export("dbSecurityGroupId", db.security_group.id)
-
-pulumi.export("clusterName", service.cluster.name)
-pulumi.export("serviceName", service.service.name)
-pulumi.export("taskDefinitionFamily", service.task_definition.family)
-pulumi.export("ecrRepositoryUrl", service.repository.repository_url)
-pulumi.export("logGroupName", service.log_group.name)
-pulumi.export("executionRoleName", service.execution_role.name)
-pulumi.export("taskRoleName", service.task_role.name)
-pulumi.export("serviceSecurityGroupId", service.security_group.id)
-pulumi.export("autoscalingMin", cfg.autoscaling.min)
-pulumi.export("autoscalingMax", cfg.autoscaling.max)
-pulumi.export("cognitoSecretArn", service.cognito_secret.arn)
-
-pulumi.export("listenerArn", monolith.listener_arn)
-pulumi.export("listenerRuleArn", route.listener_rule.arn)
-pulumi.export("listenerRulePriority", cfg.route.priority)
-pulumi.export("targetGroupArn", route.target_group.arn)
-pulumi.export("targetGroupName", route.target_group.name)
-pulumi.export("monolithTargetGroupArn", monolith.target_group_arn)
-pulumi.export("canaryWeight", cfg.canary_weight)
-
-pulumi.export("monolithDbHost", monolith.db_host)
-pulumi.export("monolithDbName", monolith.db_name)
-pulumi.export("monolithDbAppUser", monolith.db_app_user)
-
-pulumi.export("dmsReplicationInstanceArn", dms.replication_instance.replication_instance_arn if dms else None)
-pulumi.export("dmsReplicationTaskArn", dms.replication_task.replication_task_arn if dms else None)
-pulumi.export("dmsSourceEndpointArn", dms.source_endpoint.endpoint_arn if dms else None)
-pulumi.export("dmsTargetEndpointArn", dms.target_endpoint.endpoint_arn if dms else None)
-pulumi.export("dmsTables", dms.tables if dms else None)
-
-pulumi.export("alarmTopicArn", alarm_topic_arn)
-pulumi.export("alarmNames", pulumi.Output.all(db.alarm_names, route.alarm_names, service.alarm_names).apply(
-    lambda groups: sorted(name for group in groups for name in group)
-))
-pulumi.export("dashboardName", monitoring.dashboard.dashboard_name)
-pulumi.export("dashboardUrl", monitoring.dashboard_url)
+outputs: dict[contract.Output, Any] = {
+    contract.PROJECT: stack_config.PROJECT,
+    contract.STACK: cfg.stack,
+    contract.REGION: cfg.region,
+    contract.DB_INSTANCE_ID: db.instance.identifier,
+    contract.DB_ENDPOINT: db.instance.endpoint,
+    contract.DB_ADDRESS: db.instance.address,
+    contract.DB_PORT: db.instance.port,
+    contract.DB_NAME: cfg.db.name,
+    contract.DB_USERNAME: cfg.db.username,
+    contract.DB_SECRET_ARN: db.secret.arn,
+    contract.DB_ENGINE_VERSION: db.instance.engine_version_actual,
+    contract.DB_SECURITY_GROUP_ID: db.security_group.id,
+    contract.CLUSTER_NAME: cluster.cluster.name,
+    contract.SERVICE_NAME: service.service.name,
+    contract.TASK_DEFINITION_FAMILY: service.task_definition.family,
+    contract.ECR_REPOSITORY_URL: image.repository.repository_url,
+    contract.LOG_GROUP_NAME: service.log_group.name,
+    contract.EXECUTION_ROLE_NAME: service.execution_role.name,
+    contract.TASK_ROLE_NAME: service.task_role.name,
+    contract.SERVICE_SECURITY_GROUP_ID: service.security_group.id,
+    contract.AUTOSCALING_MIN: cfg.autoscaling.min,
+    contract.AUTOSCALING_MAX: cfg.autoscaling.max,
+    contract.COGNITO_SECRET_ARN: service.cognito_secret.arn,
+    contract.LISTENER_ARN: monolith.listener_arn,
+    contract.LISTENER_RULE_ARN: route.listener_rule.arn,
+    contract.LISTENER_RULE_PRIORITY: cfg.route.priority,
+    contract.TARGET_GROUP_ARN: route.target_group.arn,
+    contract.TARGET_GROUP_NAME: route.target_group.name,
+    contract.MONOLITH_TARGET_GROUP_ARN: monolith.target_group_arn,
+    contract.CANARY_WEIGHT: cfg.canary_weight,
+    contract.MONOLITH_DB_HOST: monolith.db_host,
+    contract.MONOLITH_DB_NAME: monolith.db_name,
+    contract.MONOLITH_DB_APP_USER: monolith.db_app_user,
+    contract.ALARM_TOPIC_ARN: alarm_topic_arn,
+    contract.ALARM_NAMES: pulumi.Output.all(db.alarm_names, route.alarm_names, service.alarm_names).apply(
+        lambda groups: sorted(name for group in groups for name in group)
+    ),
+    contract.DASHBOARD_NAME: dashboard.dashboard.dashboard_name,
+    contract.DASHBOARD_URL: dashboard.url,
+}
+if dms is not None:
+    outputs |= {
+        contract.DMS_REPLICATION_INSTANCE_ARN: dms.replication_instance.replication_instance_arn,
+        contract.DMS_REPLICATION_TASK_ARN: dms.replication_task.replication_task_arn,
+        contract.DMS_SOURCE_ENDPOINT_ARN: dms.source_endpoint.endpoint_arn,
+        contract.DMS_TARGET_ENDPOINT_ARN: dms.target_endpoint.endpoint_arn,
+        contract.DMS_TABLES: dms.tables,
+    }
+contract.check_exports(outputs, dms_enabled=dms is not None)
+for output, value in outputs.items():
+    pulumi.export(output.name, pulumi.Output.secret(value) if output.secret else value)

@@ -1,21 +1,42 @@
-"""The Task Service's ComponentResources, one per file."""
+"""The Task Service's ComponentResources, one per file, each with the typed settings and args it owns."""
 
-from components.alb_route import AlbRoute, AlbRouteArgs
-from components.database import TaskServiceDb, TaskServiceDbArgs
-from components.dms_replication import DmsEndpointSpec, DmsReplication, DmsReplicationArgs
-from components.fargate_service import FargateService, FargateServiceArgs
+from components.alb_route import AlbRoute, AlbRouteArgs, RouteSettings
+from components.dashboard import Dashboard, DashboardArgs
+from components.database import DatabaseSettings, TaskServiceDb, TaskServiceDbArgs
+from components.dms_replication import DmsEndpointSpec, DmsReplication, DmsReplicationArgs, DmsSettings
+from components.ecs_cluster import EcsCluster, EcsClusterArgs
+from components.fargate_service import (
+    AutoscalingSettings,
+    CognitoSettings,
+    FargateService,
+    FargateServiceArgs,
+    ServiceSettings,
+)
+from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.monitoring import Monitoring, MonitoringArgs
 
 __all__ = [
     "AlbRoute",
     "AlbRouteArgs",
+    "AutoscalingSettings",
+    "CognitoSettings",
+    "Dashboard",
+    "DashboardArgs",
+    "DatabaseSettings",
     "DmsEndpointSpec",
     "DmsReplication",
     "DmsReplicationArgs",
+    "DmsSettings",
+    "EcsCluster",
+    "EcsClusterArgs",
     "FargateService",
     "FargateServiceArgs",
+    "ImageRepository",
+    "ImageRepositoryArgs",
     "Monitoring",
     "MonitoringArgs",
+    "RouteSettings",
+    "ServiceSettings",
     "TaskServiceDb",
     "TaskServiceDbArgs",
 ]

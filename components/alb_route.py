@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Annotated, Mapping
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, StrictInt, StrictStr
 
 from components.common import metric_alarm
+from components.settings import UNIQUE, Settings, matches
+from task_service.canary import CANARY_TAG
+from task_service.naming import Naming, Role
 
-CANARY_TAG = "CanaryTargetGroup"
 _LB_FROM_LISTENER = re.compile(r":listener/(app/[^/]+/[^/]+)/")
 _TG_SUFFIX = re.compile(r":(targetgroup/[^/]+/[^/]+)$")
 
@@ -42,10 +45,25 @@ def target_group_arn_suffix(target_group_arn: str) -> str:
     return match.group(1)
 
 
+class RouteSettings(Settings):
+    """`task-service:route`: which requests the weighted rule takes, and where it sits on the listener."""
+
+    path_patterns: Annotated[
+        tuple[Annotated[StrictStr, matches(r"/[\w\-./*?]*", "URL paths such as /api/tasks/*")], ...],
+        Field(min_length=1, max_length=5),
+        UNIQUE,
+    ] = ("/api/tasks", "/api/tasks/*")
+    """At most 5 (an ALB condition limit)."""
+    priority: StrictInt = Field(10, ge=1, le=50000)
+    """Never change it on a live rule: a new priority replaces the rule."""
+
+
 @dataclass
 class AlbRouteArgs:
     """Inputs of AlbRoute."""
 
+    settings: RouteSettings
+    naming: Naming
     vpc_id: pulumi.Input[str]
     listener_arn: pulumi.Input[str]
     """The monolith ALB's listener that serves /api/tasks today."""
@@ -56,9 +74,6 @@ class AlbRouteArgs:
     alarm_topic_arn: pulumi.Input[str]
     container_port: int = 3001
     health_check_path: str = "/health"
-    priority: int = 10
-    path_patterns: Sequence[str] = ("/api/tasks", "/api/tasks/*")
-    target_group_name: str = "task-service-tg"
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -75,10 +90,11 @@ class AlbRoute(pulumi.ComponentResource):
             raise ValueError(f"canary_weight must be within 0..100, got {args.canary_weight}")
         tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
+        target_group_name = args.naming.of(Role.TARGET_GROUP)
 
         self.target_group = aws.lb.TargetGroup(
             f"{name}-tg",
-            name=args.target_group_name,
+            name=target_group_name,
             vpc_id=args.vpc_id,
             target_type="ip",
             protocol="HTTP",
@@ -95,17 +111,17 @@ class AlbRoute(pulumi.ComponentResource):
                 healthy_threshold=2,
                 unhealthy_threshold=3,
             ),
-            tags={**tags, "Name": args.target_group_name},
+            tags={**tags, "Name": target_group_name},
             opts=child,
         )
 
         self.listener_rule = aws.lb.ListenerRule(
             f"{name}-rule",
             listener_arn=args.listener_arn,
-            priority=args.priority,
+            priority=args.settings.priority,
             conditions=[
                 aws.lb.ListenerRuleConditionArgs(
-                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(args.path_patterns)),
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(args.settings.path_patterns)),
                 )
             ],
             actions=[
@@ -124,10 +140,26 @@ class AlbRoute(pulumi.ComponentResource):
                     ),
                 )
             ],
-            tags={**tags, "Name": f"{args.target_group_name}-canary", CANARY_TAG: args.target_group_name},
+            tags={**tags, "Name": f"{target_group_name}-canary", CANARY_TAG: target_group_name},
             opts=child,
         )
 
+        self.alarm_names = self._alarms(name, args, tags)
+
+        self.register_outputs(
+            {
+                "targetGroupArn": self.target_group.arn,
+                "targetGroupName": self.target_group.name,
+                "targetGroupArnSuffix": self.target_group.arn_suffix,
+                "listenerRuleArn": self.listener_rule.arn,
+                "priority": args.settings.priority,
+                "canaryWeight": args.canary_weight,
+                "alarmNames": self.alarm_names,
+            }
+        )
+
+    def _alarms(self, name: str, args: AlbRouteArgs, tags: Mapping[str, str]) -> pulumi.Output[list[str]]:
+        """5xx rate, p95 latency and unhealthy hosts of the Task Service's target group."""
         lb_suffix = pulumi.Output.from_input(args.listener_arn).apply(load_balancer_arn_suffix)
         dims = {"TargetGroup": self.target_group.arn_suffix, "LoadBalancer": lb_suffix}
 
@@ -139,7 +171,7 @@ class AlbRoute(pulumi.ComponentResource):
         alarms = [
             metric_alarm(
                 f"{name}-5xx-alarm",
-                alarm_name="task-service-api-5xx-rate-high",
+                alarm_name=args.naming.of(Role.ALARM_API_5XX),
                 description="Task Service 5xx responses above 1% of requests (critical)",
                 metric_queries=[
                     aws.cloudwatch.MetricAlarmMetricQueryArgs(
@@ -162,7 +194,7 @@ class AlbRoute(pulumi.ComponentResource):
             ),
             metric_alarm(
                 f"{name}-latency-alarm",
-                alarm_name="task-service-api-p95-latency-high",
+                alarm_name=args.naming.of(Role.ALARM_API_LATENCY),
                 description="Task Service p95 target response time above 500 ms (warning)",
                 namespace="AWS/ApplicationELB",
                 metric_name="TargetResponseTime",
@@ -175,7 +207,7 @@ class AlbRoute(pulumi.ComponentResource):
             ),
             metric_alarm(
                 f"{name}-unhealthy-alarm",
-                alarm_name="task-service-api-unhealthy-hosts",
+                alarm_name=args.naming.of(Role.ALARM_API_UNHEALTHY),
                 description="Task Service target group has unhealthy targets",
                 namespace="AWS/ApplicationELB",
                 metric_name="UnHealthyHostCount",
@@ -189,16 +221,4 @@ class AlbRoute(pulumi.ComponentResource):
                 tags=tags,
             ),
         ]
-        self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
-
-        self.register_outputs(
-            {
-                "targetGroupArn": self.target_group.arn,
-                "targetGroupName": self.target_group.name,
-                "targetGroupArnSuffix": self.target_group.arn_suffix,
-                "listenerRuleArn": self.listener_rule.arn,
-                "priority": args.priority,
-                "canaryWeight": args.canary_weight,
-                "alarmNames": self.alarm_names,
-            }
-        )
+        return pulumi.Output.all(*[a.name for a in alarms])

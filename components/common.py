@@ -8,8 +8,6 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-ALARM_PREFIX = "task-service"
-
 
 def assume_role_policy(service: str) -> str:
     """Trust policy letting one AWS service principal assume a role."""
@@ -42,8 +40,6 @@ def metric_alarm(
     datapoints_to_alarm: int = 3,
 ) -> aws.cloudwatch.MetricAlarm:
     """A CloudWatch alarm that notifies (and recovers to) the alarm topic; missing data is not a breach."""
-    if not alarm_name.startswith(ALARM_PREFIX):
-        raise ValueError(f"alarm {alarm_name!r} must start with {ALARM_PREFIX!r}: the runbook finds alarms by prefix")
     single_metric = metric_queries is None
     return aws.cloudwatch.MetricAlarm(
         resource_name,

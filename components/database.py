@@ -3,7 +3,7 @@
 Creates, all parented to the component and named `<name>-...`:
 - a customer KMS key (rotation on) and alias, encrypting storage, Performance Insights and the password secret;
 - a DB subnet group on the isolated subnets and a security group admitting 5432 only from the security groups
-  it is given (the service, DMS);
+  passed to `admit()` (the service, DMS), which the program calls once those exist;
 - a `postgres16` parameter group forcing TLS and logging slow queries;
 - a generated master password (32 chars) kept in Secrets Manager as `task-service/db-password`, a JSON document
   DMS and the service can read (username, password, host, port, dbname, engine);
@@ -14,39 +14,78 @@ Creates, all parented to the component and named `<name>-...`:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Annotated, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from components.common import assume_role_policy, metric_alarm
-from stack_config import DbConfig
+from components.settings import IDENTIFIER, NON_EMPTY, Bool, LogRetentionDays, Settings, invalid, matches, one_of
+from task_service.naming import Naming, Role
 
 GIB = 1024**3
 MIB = 1024**2
 # RDS max_connections for db.t3.medium is ~400, but the digest sizes the pool at 100 and alarms at 80.
 CONNECTIONS_ALARM = 80
+MAX_STORAGE_GB = 65536
+
+
+class DatabaseSettings(Settings):
+    """`task-service:db`: sizing, backups and identity of the Task Service database."""
+
+    instance_class: Annotated[
+        StrictStr, NON_EMPTY, matches(r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t3.medium")
+    ] = "db.t3.micro"
+    allocated_storage: StrictInt = Field(20, ge=20, le=MAX_STORAGE_GB)
+    """GB of gp3 storage."""
+    max_allocated_storage: StrictInt | None = None
+    """Storage autoscaling ceiling in GB; twice `allocated_storage` when unset."""
+    multi_az: Bool = True
+    backup_retention_days: StrictInt = Field(7, ge=1, le=35)
+    backup_window: Annotated[StrictStr, matches(r"\d{2}:\d{2}-\d{2}:\d{2}", "a UTC window hh:mm-hh:mm")] = "17:00-17:30"
+    maintenance_window: Annotated[
+        StrictStr,
+        matches(r"(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}", "a UTC window ddd:hh:mm-ddd:hh:mm"),
+    ] = "sun:18:00-sun:18:30"
+    deletion_protection: Bool = True
+    """Also decides the final snapshot."""
+    performance_insights_retention_days: StrictInt = Field(7, ge=7, le=731)
+    monitoring_interval: Annotated[StrictInt, one_of(0, 1, 5, 10, 15, 30, 60)] = 60
+    """Enhanced monitoring interval in seconds (0 turns it off)."""
+    log_retention_days: LogRetentionDays = 30
+    name: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL identifier")] = "task_service"
+    username: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL role name")] = "task_service_user"
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> "DatabaseSettings":
+        ceiling = self.max_allocated_storage
+        if ceiling is not None and not self.allocated_storage <= ceiling <= MAX_STORAGE_GB:
+            raise invalid(f"must be between {self.allocated_storage} and {MAX_STORAGE_GB}", "maxAllocatedStorage", ceiling)
+        days = self.performance_insights_retention_days
+        if days != 7 and days % 31:
+            raise invalid("must be 7 or a multiple of 31 up to 731", "performanceInsightsRetentionDays", days)
+        return self
+
+    @property
+    def storage_ceiling(self) -> int:
+        return self.max_allocated_storage or self.allocated_storage * 2
 
 
 @dataclass
 class TaskServiceDbArgs:
     """Inputs of TaskServiceDb."""
 
-    config: DbConfig
-    """Sizing, backups and identity, validated by stack_config."""
+    settings: DatabaseSettings
+    naming: Naming
+    """Derives every physical name (identifier, secret, groups, alarms) for this stack."""
     vpc_id: pulumi.Input[str]
     """VPC of the isolated subnets."""
     subnet_ids: pulumi.Input[Sequence[str]]
     """Isolated subnets in at least two AZs (ap-northeast-1a/1c)."""
-    client_security_group_ids: Mapping[str, pulumi.Input[str]]
-    """Security groups allowed to reach 5432, by role (e.g. service, dms); nothing else is admitted."""
     alarm_topic_arn: pulumi.Input[str]
     """SNS topic the alarms notify."""
-    identifier: str = "task-service-db"
-    """RDS instance identifier."""
-    secret_name: str = "task-service/db-password"
-    """Secrets Manager name of the credentials document."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -61,100 +100,131 @@ class TaskServiceDb(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TaskServiceDbArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:database:TaskServiceDb", name, None, opts)
-        cfg = args.config
-        tags = dict(args.tags)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._tags = dict(args.tags)
+        self._child = pulumi.ResourceOptions(parent=self)
+        self.identifier = args.naming.of(Role.DB_INSTANCE)
 
         self.kms_key = aws.kms.Key(
             f"{name}-key",
-            description=f"{args.identifier}: storage, Performance Insights and credentials",
+            description=f"{self.identifier}: storage, Performance Insights and credentials",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{args.identifier}", target_key_id=self.kms_key.key_id, opts=child)
-
-        subnet_group = aws.rds.SubnetGroup(
-            f"{name}-subnets",
-            name=args.identifier,
-            description=f"{args.identifier}: isolated subnets",
-            subnet_ids=args.subnet_ids,
-            tags=tags,
-            opts=child,
+        aws.kms.Alias(
+            f"{name}-key-alias", name=args.naming.of(Role.DB_KMS_ALIAS), target_key_id=self.kms_key.key_id, opts=self._child
         )
+        sg_name = args.naming.of(Role.DB_SECURITY_GROUP)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=f"{args.identifier}-sg",
-            description=f"{args.identifier}: PostgreSQL from the Task Service and DMS only",
+            name=sg_name,
+            description=f"{self.identifier}: PostgreSQL from the Task Service and DMS only",
             vpc_id=args.vpc_id,
-            tags={**tags, "Name": f"{args.identifier}-sg"},
-            opts=child,
+            tags={**self._tags, "Name": sg_name},
+            opts=self._child,
         )
-        for role, source_sg in args.client_security_group_ids.items():
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-{role}",
-                security_group_id=self.security_group.id,
-                referenced_security_group_id=source_sg,
-                ip_protocol="tcp",
-                from_port=5432,
-                to_port=5432,
-                description=f"PostgreSQL from {role}",
-                tags=tags,
-                opts=child,
-            )
-
-        parameter_group = aws.rds.ParameterGroup(
-            f"{name}-params",
-            name=f"{args.identifier}-postgres16",
-            family="postgres16",
-            description=f"{args.identifier}: TLS only, slow-query logging",
-            parameters=[
-                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
-                aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="500"),
-                aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
-            ],
-            tags=tags,
-            opts=child,
-        )
-
         password = random.RandomPassword(
             f"{name}-password",
             length=32,
             special=True,
             # RDS rejects '/', '@', '"' and spaces in master passwords.
             override_special="!#$%&*()-_=+[]{}<>:?",
-            opts=child,
+            opts=self._child,
+        )
+        self.instance = self._instance(args, password)
+        self.secret = self._secret(args, password)
+        self.alarm_names = self._alarms(args)
+        self.register_outputs(
+            {
+                "instanceId": self.instance.identifier,
+                "address": self.instance.address,
+                "endpoint": self.instance.endpoint,
+                "port": self.instance.port,
+                "engineVersion": self.instance.engine_version_actual,
+                "secretArn": self.secret.arn,
+                "kmsKeyArn": self.kms_key.arn,
+                "securityGroupId": self.security_group.id,
+                "alarmNames": self.alarm_names,
+            }
         )
 
-        monitoring_role = aws.iam.Role(
+    def admit(self, client: str, security_group_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
+        """Let one client's security group (the service, DMS) reach 5432; nothing else is ever admitted."""
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-from-{client}",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=security_group_id,
+            ip_protocol="tcp",
+            from_port=5432,
+            to_port=5432,
+            description=f"PostgreSQL from {client}",
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _groups(self, args: TaskServiceDbArgs) -> tuple[aws.rds.SubnetGroup, aws.rds.ParameterGroup]:
+        """Where the instance lives (isolated subnets) and how it runs (TLS only, slow-query logging)."""
+        subnet_group = aws.rds.SubnetGroup(
+            f"{self._name}-subnets",
+            name=args.naming.of(Role.DB_SUBNET_GROUP),
+            description=f"{self.identifier}: isolated subnets",
+            subnet_ids=args.subnet_ids,
+            tags=self._tags,
+            opts=self._child,
+        )
+        parameter_group = aws.rds.ParameterGroup(
+            f"{self._name}-params",
+            name=args.naming.of(Role.DB_PARAMETER_GROUP),
+            family="postgres16",
+            description=f"{self.identifier}: TLS only, slow-query logging",
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="500"),
+                aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
+            ],
+            tags=self._tags,
+            opts=self._child,
+        )
+        return subnet_group, parameter_group
+
+    def _monitoring(self, args: TaskServiceDbArgs) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        """The enhanced-monitoring role, and what the instance must wait for (the role's policy, the log groups)."""
+        name, child = self._name, self._child
+        role = aws.iam.Role(
             f"{name}-monitoring-role",
-            name=f"{args.identifier}-monitoring",
+            name=args.naming.of(Role.DB_MONITORING_ROLE),
             assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
-            tags=tags,
+            tags=self._tags,
             opts=child,
         )
-        monitoring_attachment = aws.iam.RolePolicyAttachment(
+        attachment = aws.iam.RolePolicyAttachment(
             f"{name}-monitoring-policy",
-            role=monitoring_role.name,
+            role=role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
             opts=child,
         )
         # Created before the instance so RDS exports into groups with our retention, not never-expiring ones.
-        log_groups = [
+        log_groups: list[pulumi.Resource] = [
             aws.cloudwatch.LogGroup(
                 f"{name}-log-{kind}",
-                name=f"/aws/rds/instance/{args.identifier}/{kind}",
-                retention_in_days=cfg.log_retention_days,
-                tags=tags,
+                name=f"/aws/rds/instance/{self.identifier}/{kind}",
+                retention_in_days=args.settings.log_retention_days,
+                tags=self._tags,
                 opts=child,
             )
             for kind in ("postgresql", "upgrade")
         ]
+        return role, [attachment, *log_groups]
 
-        self.instance = aws.rds.Instance(
-            f"{name}-instance",
-            identifier=args.identifier,
+    def _instance(self, args: TaskServiceDbArgs, password: random.RandomPassword) -> aws.rds.Instance:
+        cfg = args.settings
+        subnet_group, parameter_group = self._groups(args)
+        monitoring_role, prerequisites = self._monitoring(args)
+        return aws.rds.Instance(
+            f"{self._name}-instance",
+            identifier=self.identifier,
             engine="postgres",
             # Major-only: RDS applies minor upgrades itself; a pinned minor would show perpetual downgrade diffs.
             engine_version="16",
@@ -166,7 +236,7 @@ class TaskServiceDb(pulumi.ComponentResource):
             port=5432,
             storage_type="gp3",
             allocated_storage=cfg.allocated_storage,
-            max_allocated_storage=cfg.max_allocated_storage,
+            max_allocated_storage=cfg.storage_ceiling,
             storage_encrypted=True,
             kms_key_id=self.kms_key.arn,
             multi_az=cfg.multi_az,
@@ -182,7 +252,7 @@ class TaskServiceDb(pulumi.ComponentResource):
             delete_automated_backups=False,
             deletion_protection=cfg.deletion_protection,
             skip_final_snapshot=not cfg.deletion_protection,
-            final_snapshot_identifier=f"{args.identifier}-final" if cfg.deletion_protection else None,
+            final_snapshot_identifier=args.naming.of(Role.DB_FINAL_SNAPSHOT) if cfg.deletion_protection else None,
             performance_insights_enabled=True,
             performance_insights_kms_key_id=self.kms_key.arn,
             performance_insights_retention_period=cfg.performance_insights_retention_days,
@@ -190,22 +260,25 @@ class TaskServiceDb(pulumi.ComponentResource):
             monitoring_role_arn=monitoring_role.arn if cfg.monitoring_interval else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             apply_immediately=False,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring_attachment, *log_groups]),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
         )
 
-        self.secret = aws.secretsmanager.Secret(
-            f"{name}-secret",
-            name=args.secret_name,
-            description=f"{args.identifier} master credentials (read by the Task Service and DMS)",
+    def _secret(self, args: TaskServiceDbArgs, password: random.RandomPassword) -> aws.secretsmanager.Secret:
+        """The credentials as one JSON document, in the keys DMS and the service read."""
+        cfg = args.settings
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-secret",
+            name=args.naming.of(Role.DB_SECRET),
+            description=f"{self.identifier} master credentials (read by the Task Service and DMS)",
             kms_key_id=self.kms_key.arn,
             recovery_window_in_days=7,
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
         aws.secretsmanager.SecretVersion(
-            f"{name}-secret-version",
-            secret_id=self.secret.id,
+            f"{self._name}-secret-version",
+            secret_id=secret.id,
             secret_string=pulumi.Output.json_dumps(
                 {
                     "username": cfg.username,
@@ -216,15 +289,17 @@ class TaskServiceDb(pulumi.ComponentResource):
                     "engine": "postgres",
                 }
             ),
-            opts=child,
+            opts=self._child,
         )
+        return secret
 
-        # (resource suffix, alarm name, description, metric, statistic, threshold, comparison)
-        alarm_specs = [
-            ("cpu", "task-service-db-cpu-high", "RDS CPU above 70% (warning)", "CPUUtilization", "Average", 70, "GreaterThanThreshold"),
+    def _alarms(self, args: TaskServiceDbArgs) -> pulumi.Output[list[str]]:
+        # (resource suffix, role, description, metric, statistic, threshold, comparison)
+        specs = [
+            ("cpu", Role.ALARM_DB_CPU, "RDS CPU above 70% (warning)", "CPUUtilization", "Average", 70, "GreaterThanThreshold"),
             (
                 "connections",
-                "task-service-db-connections-high",
+                Role.ALARM_DB_CONNECTIONS,
                 f"RDS connections above {CONNECTIONS_ALARM} of 100 (critical)",
                 "DatabaseConnections",
                 "Maximum",
@@ -233,52 +308,30 @@ class TaskServiceDb(pulumi.ComponentResource):
             ),
             (
                 "storage",
-                "task-service-db-free-storage-low",
+                Role.ALARM_DB_STORAGE,
                 "RDS free storage below 10% of allocated storage",
                 "FreeStorageSpace",
                 "Minimum",
-                cfg.allocated_storage * GIB // 10,
+                args.settings.allocated_storage * GIB // 10,
                 "LessThanThreshold",
             ),
-            (
-                "memory",
-                "task-service-db-freeable-memory-low",
-                "RDS freeable memory below 100 MiB",
-                "FreeableMemory",
-                "Minimum",
-                100 * MIB,
-                "LessThanThreshold",
-            ),
+            ("memory", Role.ALARM_DB_MEMORY, "RDS freeable memory below 100 MiB", "FreeableMemory", "Minimum", 100 * MIB, "LessThanThreshold"),
         ]
         alarms = [
             metric_alarm(
-                f"{name}-{suffix}-alarm",
-                alarm_name=alarm_name,
+                f"{self._name}-{suffix}-alarm",
+                alarm_name=args.naming.of(role),
                 description=description,
                 namespace="AWS/RDS",
                 metric_name=metric,
-                dimensions={"DBInstanceIdentifier": args.identifier},
+                dimensions={"DBInstanceIdentifier": self.identifier},
                 statistic=statistic,
                 threshold=threshold,
                 comparison=comparison,
                 topic_arn=args.alarm_topic_arn,
                 parent=self,
-                tags=tags,
+                tags=self._tags,
             )
-            for suffix, alarm_name, description, metric, statistic, threshold, comparison in alarm_specs
+            for suffix, role, description, metric, statistic, threshold, comparison in specs
         ]
-        self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
-
-        self.register_outputs(
-            {
-                "instanceId": self.instance.identifier,
-                "address": self.instance.address,
-                "endpoint": self.instance.endpoint,
-                "port": self.instance.port,
-                "engineVersion": self.instance.engine_version_actual,
-                "secretArn": self.secret.arn,
-                "kmsKeyArn": self.kms_key.arn,
-                "securityGroupId": self.security_group.id,
-                "alarmNames": self.alarm_names,
-            }
-        )
+        return pulumi.Output.all(*[a.name for a in alarms])

@@ -18,13 +18,38 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, StrictInt, StrictStr
 
 from components.common import assume_role_policy
-from stack_config import DmsConfig
+from components.settings import IDENTIFIER, NON_EMPTY, UNIQUE, Bool, Settings, matches, one_of
+from task_service.naming import Naming, Role
+from task_service.tables import SCHEMA, TABLES
+
+
+class DmsSettings(Settings):
+    """`task-service:dms`: the replication instance and task (seed 001)."""
+
+    enabled: Bool = False
+    instance_class: Annotated[
+        StrictStr, NON_EMPTY, matches(r"dms\.[a-z0-9]+\.[a-z0-9]+", "a DMS instance class such as dms.t3.medium")
+    ] = "dms.t3.medium"
+    allocated_storage: StrictInt = Field(50, ge=5, le=6144)
+    multi_az: Bool | None = None
+    """Defaults to the database's `db.multiAz` (the stack config resolves it)."""
+    schema_name: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL schema name")] = Field(SCHEMA, alias="schema")
+    tables: Annotated[
+        tuple[Annotated[StrictStr, matches(IDENTIFIER, "PostgreSQL table names"), one_of(*TABLES)], ...],
+        Field(min_length=1),
+        UNIQUE,
+    ] = TABLES
+    """A selection of the six tables the schema defines; never another one."""
+    migration_type: Annotated[StrictStr, one_of("full-load", "cdc", "full-load-and-cdc")] = "full-load-and-cdc"
+    create_account_roles: Bool = False
+    """Create `dms-vpc-role` and `dms-cloudwatch-logs-role` (once per account, from exactly one stack)."""
 
 
 @dataclass
@@ -41,7 +66,9 @@ class DmsEndpointSpec:
 class DmsReplicationArgs:
     """Inputs of DmsReplication."""
 
-    config: DmsConfig
+    settings: DmsSettings
+    """With `multi_az` resolved (never None)."""
+    naming: Naming
     region: str
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
@@ -51,7 +78,6 @@ class DmsReplicationArgs:
     """The Task Service database (it admits DMS itself)."""
     kms_key_arn: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
-    identifier: str = "task-service"
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -91,95 +117,138 @@ class DmsReplication(pulumi.ComponentResource):
     target_endpoint: aws.dms.Endpoint
     replication_task: aws.dms.ReplicationTask
     tables: list[str]
+    instance_id: str
+    task_id: str
 
     def __init__(self, name: str, args: DmsReplicationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:dms:DmsReplication", name, None, opts)
-        cfg = args.config
-        ident = args.identifier
-        tags = dict(args.tags)
-        child = pulumi.ResourceOptions(parent=self)
+        if args.settings.multi_az is None:
+            raise ValueError("DmsSettings.multi_az must be resolved before the component is built")
+        self._name = name
+        self._tags = dict(args.tags)
+        self._child = pulumi.ResourceOptions(parent=self)
+        naming, cfg = args.naming, args.settings
+        self.instance_id = naming.of(Role.DMS_INSTANCE)
+        self.task_id = naming.of(Role.DMS_TASK, migration_type=cfg.migration_type)
+        self.tables = [f"{cfg.schema_name}.{table}" for table in cfg.tables]
 
-        account_roles: list[pulumi.Resource] = []
-        if cfg.create_account_roles:
-            for account_role, policy in (
-                ("dms-vpc-role", "AmazonDMSVPCManagementRole"),
-                ("dms-cloudwatch-logs-role", "AmazonDMSCloudWatchLogsRole"),
-            ):
-                role = aws.iam.Role(
-                    f"{name}-{account_role}",
-                    name=account_role,
-                    assume_role_policy=assume_role_policy("dms.amazonaws.com"),
-                    tags=tags,
-                    opts=child,
-                )
-                account_roles.append(
-                    aws.iam.RolePolicyAttachment(
-                        f"{name}-{account_role}-policy",
-                        role=role.name,
-                        policy_arn=f"arn:aws:iam::aws:policy/service-role/{policy}",
-                        opts=child,
-                    )
-                )
         # DMS validates dms-vpc-role when the subnet group is created; wait for it (IAM propagation races).
-        after_roles = pulumi.ResourceOptions(parent=self, depends_on=account_roles)
-
-        access_role = aws.iam.Role(
-            f"{name}-secrets-access-role",
-            name=f"{ident}-dms-secrets-access",
-            # Secrets Manager access roles must trust the regional DMS principal.
-            assume_role_policy=assume_role_policy(f"dms.{args.region}.amazonaws.com"),
-            tags=tags,
-            opts=child,
-        )
-        access_policy = aws.iam.RolePolicy(
-            f"{name}-secrets-access-policy",
-            name="read-endpoint-secrets",
-            role=access_role.id,
-            policy=pulumi.Output.all(args.source.secret_arn, args.target.secret_arn).apply(
-                lambda arns: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": [arns[0], arns[1]],
-                            },
-                            {
-                                "Effect": "Allow",
-                                "Action": "kms:Decrypt",
-                                "Resource": "*",
-                                "Condition": {
-                                    "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
-                                },
-                            },
-                        ],
-                    }
-                )
-            ),
-            opts=child,
-        )
-
+        after_roles = pulumi.ResourceOptions(parent=self, depends_on=self._account_roles(args))
+        access_role, access_policy = self._access_role(args)
+        self.security_group = self._network(args)
         subnet_group = aws.dms.ReplicationSubnetGroup(
             f"{name}-subnets",
-            replication_subnet_group_id=f"{ident}-dms",
-            replication_subnet_group_description=f"{ident}: DMS in the private subnets",
+            replication_subnet_group_id=naming.of(Role.DMS_SUBNET_GROUP),
+            replication_subnet_group_description=f"{self.instance_id}: DMS in the private subnets",
             subnet_ids=args.subnet_ids,
-            tags=tags,
+            tags=self._tags,
             opts=after_roles,
         )
-        self.security_group = aws.ec2.SecurityGroup(
+        self.replication_instance = aws.dms.ReplicationInstance(
+            f"{name}-instance",
+            replication_instance_id=self.instance_id,
+            replication_instance_class=cfg.instance_class,
+            allocated_storage=cfg.allocated_storage,
+            multi_az=cfg.multi_az,
+            publicly_accessible=False,
+            kms_key_arn=args.kms_key_arn,
+            replication_subnet_group_id=subnet_group.replication_subnet_group_id,
+            vpc_security_group_ids=[self.security_group.id],
+            auto_minor_version_upgrade=True,
+            apply_immediately=False,
+            tags=self._tags,
+            opts=after_roles,
+        )
+        self.source_endpoint = self._endpoint(args, "source", args.source, access_role, access_policy)
+        self.target_endpoint = self._endpoint(args, "target", args.target, access_role, access_policy)
+        self.replication_task = aws.dms.ReplicationTask(
+            f"{name}-task",
+            replication_task_id=self.task_id,
+            # A stable ARN suffix, which is also the CloudWatch ReplicationTaskIdentifier the dashboard uses.
+            resource_identifier=self.task_id,
+            migration_type=cfg.migration_type,
+            replication_instance_arn=self.replication_instance.replication_instance_arn,
+            source_endpoint_arn=self.source_endpoint.endpoint_arn,
+            target_endpoint_arn=self.target_endpoint.endpoint_arn,
+            table_mappings=table_mappings(cfg.schema_name, cfg.tables),
+            replication_task_settings=task_settings(),
+            start_replication_task=False,
+            tags=self._tags,
+            opts=self._child,
+        )
+        self._event_subscriptions(args)
+        self.register_outputs(
+            {
+                "replicationInstanceArn": self.replication_instance.replication_instance_arn,
+                "replicationTaskArn": self.replication_task.replication_task_arn,
+                "sourceEndpointArn": self.source_endpoint.endpoint_arn,
+                "targetEndpointArn": self.target_endpoint.endpoint_arn,
+                "securityGroupId": self.security_group.id,
+                "tables": self.tables,
+            }
+        )
+
+    def _account_roles(self, args: DmsReplicationArgs) -> list[pulumi.Resource]:
+        """`dms-vpc-role` and `dms-cloudwatch-logs-role`, when this stack is the one per account that owns them."""
+        if not args.settings.create_account_roles:
+            return []
+        attachments: list[pulumi.Resource] = []
+        for role, policy in ((Role.DMS_VPC_ROLE, "AmazonDMSVPCManagementRole"), (Role.DMS_LOGS_ROLE, "AmazonDMSCloudWatchLogsRole")):
+            account_role = args.naming.of(role)
+            created = aws.iam.Role(
+                f"{self._name}-{account_role}",
+                name=account_role,
+                assume_role_policy=assume_role_policy("dms.amazonaws.com"),
+                tags=self._tags,
+                opts=self._child,
+            )
+            attachments.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{self._name}-{account_role}-policy",
+                    role=created.name,
+                    policy_arn=f"arn:aws:iam::aws:policy/service-role/{policy}",
+                    opts=self._child,
+                )
+            )
+        return attachments
+
+    def _access_role(self, args: DmsReplicationArgs) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """The role DMS assumes to read the two endpoint secrets (and decrypt them through Secrets Manager only)."""
+        role = aws.iam.Role(
+            f"{self._name}-secrets-access-role",
+            name=args.naming.of(Role.DMS_ACCESS_ROLE),
+            # Secrets Manager access roles must trust the regional DMS principal.
+            assume_role_policy=assume_role_policy(f"dms.{args.region}.amazonaws.com"),
+            tags=self._tags,
+            opts=self._child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{self._name}-secrets-access-policy",
+            name="read-endpoint-secrets",
+            role=role.id,
+            policy=pulumi.Output.all(args.source.secret_arn, args.target.secret_arn).apply(
+                lambda arns: _secrets_access_policy(arns, args.region)
+            ),
+            opts=self._child,
+        )
+        return role, policy
+
+    def _network(self, args: DmsReplicationArgs) -> aws.ec2.SecurityGroup:
+        """DMS's own group: out to both databases on 5432 and to AWS APIs on 443; the monolith DB admits it."""
+        name, tags, child = self._name, self._tags, self._child
+        sg_name = args.naming.of(Role.DMS_SECURITY_GROUP)
+        group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=f"{ident}-dms-sg",
-            description=f"{ident}: DMS replication instance",
+            name=sg_name,
+            description=f"{self.instance_id}: DMS replication instance",
             vpc_id=args.vpc_id,
-            tags={**tags, "Name": f"{ident}-dms-sg"},
+            tags={**tags, "Name": sg_name},
             opts=child,
         )
         for side, spec in (("source", args.source), ("target", args.target)):
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-to-{side}-db",
-                security_group_id=self.security_group.id,
+                security_group_id=group.id,
                 referenced_security_group_id=spec.security_group_id,
                 ip_protocol="tcp",
                 from_port=5432,
@@ -190,7 +259,7 @@ class DmsReplication(pulumi.ComponentResource):
             )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-to-https",
-            security_group_id=self.security_group.id,
+            security_group_id=group.id,
             cidr_ipv4="0.0.0.0/0",
             ip_protocol="tcp",
             from_port=443,
@@ -202,102 +271,78 @@ class DmsReplication(pulumi.ComponentResource):
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-into-source-db",
             security_group_id=args.source.security_group_id,
-            referenced_security_group_id=self.security_group.id,
+            referenced_security_group_id=group.id,
             ip_protocol="tcp",
             from_port=5432,
             to_port=5432,
-            description="PostgreSQL from the task-service DMS replication instance",
+            description=f"PostgreSQL from the {self.instance_id} DMS replication instance",
             tags=tags,
             opts=child,
         )
+        return group
 
-        self.replication_instance = aws.dms.ReplicationInstance(
-            f"{name}-instance",
-            replication_instance_id=f"{ident}-dms",
-            replication_instance_class=cfg.instance_class,
-            allocated_storage=cfg.allocated_storage,
-            multi_az=cfg.multi_az,
-            publicly_accessible=False,
+    def _endpoint(
+        self, args: DmsReplicationArgs, role: str, spec: DmsEndpointSpec, access_role: aws.iam.Role, access_policy: aws.iam.RolePolicy
+    ) -> aws.dms.Endpoint:
+        # On the target, bypass the foreign keys among the six tables (parallel full-load subtasks deliver
+        # children before parents) and the updated_at triggers (replicated rows keep the source's value).
+        target_settings = (
+            aws.dms.EndpointPostgresSettingsArgs(after_connect_script="SET session_replication_role = 'replica'")
+            if role == "target"
+            else None
+        )
+        return aws.dms.Endpoint(
+            f"{self._name}-{role}",
+            endpoint_id=args.naming.of(Role.DMS_SOURCE_ENDPOINT if role == "source" else Role.DMS_TARGET_ENDPOINT),
+            endpoint_type=role,
+            engine_name="postgres",
+            database_name=spec.database_name,
+            secrets_manager_arn=spec.secret_arn,
+            secrets_manager_access_role_arn=access_role.arn,
+            ssl_mode="require",
+            postgres_settings=target_settings,
             kms_key_arn=args.kms_key_arn,
-            replication_subnet_group_id=subnet_group.replication_subnet_group_id,
-            vpc_security_group_ids=[self.security_group.id],
-            auto_minor_version_upgrade=True,
-            apply_immediately=False,
-            tags=tags,
-            opts=after_roles,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_policy]),
         )
 
-        def endpoint(role: str, spec: DmsEndpointSpec) -> aws.dms.Endpoint:
-            # On the target, bypass the foreign keys among the six tables (parallel full-load subtasks deliver
-            # children before parents) and the updated_at triggers (replicated rows keep the source's value).
-            target_settings = (
-                aws.dms.EndpointPostgresSettingsArgs(after_connect_script="SET session_replication_role = 'replica'")
-                if role == "target"
-                else None
-            )
-            return aws.dms.Endpoint(
-                f"{name}-{role}",
-                endpoint_id=f"{ident}-{role}",
-                endpoint_type=role,
-                engine_name="postgres",
-                database_name=spec.database_name,
-                secrets_manager_arn=spec.secret_arn,
-                secrets_manager_access_role_arn=access_role.arn,
-                ssl_mode="require",
-                postgres_settings=target_settings,
-                kms_key_arn=args.kms_key_arn,
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[access_policy]),
-            )
-
-        self.source_endpoint = endpoint("source", args.source)
-        self.target_endpoint = endpoint("target", args.target)
-
-        self.tables = [f"{cfg.schema}.{table}" for table in cfg.tables]
-        self.replication_task = aws.dms.ReplicationTask(
-            f"{name}-task",
-            replication_task_id=f"{ident}-{cfg.migration_type}",
-            # A stable ARN suffix, which is also the CloudWatch ReplicationTaskIdentifier the dashboard uses.
-            resource_identifier=f"{ident}-{cfg.migration_type}",
-            migration_type=cfg.migration_type,
-            replication_instance_arn=self.replication_instance.replication_instance_arn,
-            source_endpoint_arn=self.source_endpoint.endpoint_arn,
-            target_endpoint_arn=self.target_endpoint.endpoint_arn,
-            table_mappings=table_mappings(cfg.schema, cfg.tables),
-            replication_task_settings=task_settings(),
-            start_replication_task=False,
-            tags=tags,
-            opts=child,
-        )
-
-        for suffix, source_type, source_id, categories in (
-            ("events", "replication-task", self.replication_task.replication_task_id, ["failure", "state change"]),
+    def _event_subscriptions(self, args: DmsReplicationArgs) -> None:
+        """Task and instance failures to the alarm topic."""
+        for suffix, role, source_type, source_id, categories in (
+            ("events", Role.DMS_TASK_EVENTS, "replication-task", self.replication_task.replication_task_id, ["failure", "state change"]),
             (
                 "instance-events",
+                Role.DMS_INSTANCE_EVENTS,
                 "replication-instance",
                 self.replication_instance.replication_instance_id,
                 ["failure", "failover", "low storage"],
             ),
         ):
             aws.dms.EventSubscription(
-                f"{name}-{suffix}",
-                name=f"{ident}-dms-{source_type.removeprefix('replication-')}-events",
+                f"{self._name}-{suffix}",
+                name=args.naming.of(role),
                 sns_topic_arn=args.alarm_topic_arn,
                 source_type=source_type,
                 source_ids=[source_id],
                 event_categories=categories,
                 enabled=True,
-                tags=tags,
-                opts=child,
+                tags=self._tags,
+                opts=self._child,
             )
 
-        self.register_outputs(
-            {
-                "replicationInstanceArn": self.replication_instance.replication_instance_arn,
-                "replicationTaskArn": self.replication_task.replication_task_arn,
-                "sourceEndpointArn": self.source_endpoint.endpoint_arn,
-                "targetEndpointArn": self.target_endpoint.endpoint_arn,
-                "securityGroupId": self.security_group.id,
-                "tables": self.tables,
-            }
-        )
+
+def _secrets_access_policy(secret_arns: Sequence[str], region: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": list(secret_arns)},
+                {
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                },
+            ],
+        }
+    )

@@ -1,8 +1,7 @@
 """FargateService: the Task Service container on ECS Fargate.
 
 Creates, all parented to the component and named `<name>-...`:
-- the ECR repository `task-service` (scan on push, AES256, immutable tags, lifecycle policy);
-- the log group `/ecs/task-service` with retention and the cluster `task-service-cluster` (Container Insights);
+- the log group `/ecs/task-service` with retention;
 - the Cognito config secret `task-service/cognito-config` (`{"user_pool_id", "client_id"}`);
 - `task-service-execution-role` (ECS task execution policy plus read access to exactly the two secrets it
   injects) and `task-service-task-role` (no permissions: the app reaches AWS only through what it is given);
@@ -11,29 +10,98 @@ Creates, all parented to the component and named `<name>-...`:
 - the service `task-service` (private subnets, no public IP, circuit breaker with rollback; the desired count is
   ignored after creation because autoscaling owns it);
 - autoscaling (min/max from config, CPU and memory target tracking) and CPU/memory alarms.
+The image repository and the cluster are components of their own (ImageRepository, EcsCluster). Names shown are
+prod's; every physical name comes from the stack's Naming.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from components.common import assume_role_policy, metric_alarm
-from stack_config import AutoscalingConfig, CognitoConfig, ServiceConfig
+from components.settings import NON_EMPTY, LogRetentionDays, Settings, Text, invalid, matches, one_of
+from task_service.naming import Naming, Role
+
+# Fargate's valid (cpu -> memory MiB) pairs; anything else fails at RegisterTaskDefinition time.
+FARGATE_MEMORY: dict[int, range] = {
+    256: range(512, 2049, 512),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+}
+
+
+class ServiceSettings(Settings):
+    """`task-service:service`: the container and its sizing."""
+
+    image: Text
+    """The container image (registry/repository:tag or @digest)."""
+    cpu: Annotated[StrictInt, one_of(*FARGATE_MEMORY)] = 512
+    memory: StrictInt = Field(1024, ge=512, le=30720)
+    container_port: StrictInt = Field(3001, ge=1, le=65535)
+    desired_count: StrictInt = Field(2, ge=0, le=100)
+    """Initial task count; autoscaling owns it afterwards."""
+    health_check_path: Annotated[StrictStr, NON_EMPTY, matches(r"/\S*", "a path starting with /")] = "/health"
+    log_retention_days: LogRetentionDays = 30
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> "ServiceSettings":
+        sizes = FARGATE_MEMORY[self.cpu]
+        if self.memory not in sizes:
+            raise invalid(
+                f"must be one of Fargate's sizes for cpu {self.cpu} ({sizes.start}-{sizes.stop - 1} in steps of {sizes.step})",
+                "memory",
+                self.memory,
+            )
+        return self
+
+
+class AutoscalingSettings(Settings):
+    """`task-service:autoscaling`: capacity bounds and target tracking (seed 003: 70%, 60 s out, 300 s in)."""
+
+    min: StrictInt = Field(2, ge=1, le=100)
+    max: StrictInt = Field(10, ge=1, le=100)
+    cpu_target: StrictInt = Field(70, ge=10, le=95)
+    memory_target: StrictInt = Field(70, ge=10, le=95)
+    scale_out_cooldown: StrictInt = Field(60, ge=0, le=3600)
+    scale_in_cooldown: StrictInt = Field(300, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "AutoscalingSettings":
+        if self.max < self.min:
+            raise invalid(f"must be >= min (min={self.min}, max={self.max})", "max")
+        return self
+
+
+class CognitoSettings(Settings):
+    """`task-service:cognito`: the user pool and app client the service verifies tokens against."""
+
+    user_pool_id: Annotated[
+        StrictStr, NON_EMPTY, matches(r"[a-z]{2}-[a-z]+-\d_[0-9A-Za-z]+", "a Cognito user pool id such as ap-northeast-1_AbC123")
+    ]
+    client_id: Annotated[
+        StrictStr, NON_EMPTY, matches(r"[0-9a-z]{20,128}", "a Cognito app client id (lower-case letters and digits)")
+    ]
 
 
 @dataclass
 class FargateServiceArgs:
     """Inputs of FargateService."""
 
-    service: ServiceConfig
-    autoscaling: AutoscalingConfig
-    cognito: CognitoConfig
+    service: ServiceSettings
+    autoscaling: AutoscalingSettings
+    cognito: CognitoSettings
+    naming: Naming
     region: str
+    cluster_arn: pulumi.Input[str]
+    cluster_name: str
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
     """Private subnets; tasks get no public IP."""
@@ -49,19 +117,13 @@ class FargateServiceArgs:
     secrets_kms_key_arn: pulumi.Input[str]
     """Key encrypting the injected secrets; the execution role may decrypt with it via Secrets Manager only."""
     alarm_topic_arn: pulumi.Input[str]
-    service_name: str = "task-service"
-    cluster_name: str = "task-service-cluster"
-    repository_name: str = "task-service"
-    cognito_secret_name: str = "task-service/cognito-config"
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class FargateService(pulumi.ComponentResource):
-    """ECR, cluster, least-privilege roles, task definition, service, autoscaling and alarms."""
+    """Least-privilege roles, task definition, service, autoscaling and alarms."""
 
-    repository: aws.ecr.Repository
     log_group: aws.cloudwatch.LogGroup
-    cluster: aws.ecs.Cluster
     execution_role: aws.iam.Role
     task_role: aws.iam.Role
     task_definition: aws.ecs.TaskDefinition
@@ -70,84 +132,63 @@ class FargateService(pulumi.ComponentResource):
     scaling_target: aws.appautoscaling.Target
     cognito_secret: aws.secretsmanager.Secret
     alarm_names: pulumi.Output[list[str]]
+    service_name: str
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:fargate:FargateService", name, None, opts)
-        svc = args.service
-        scaling = args.autoscaling
-        tags = dict(args.tags)
-        child = pulumi.ResourceOptions(parent=self)
-
-        self.repository = aws.ecr.Repository(
-            f"{name}-repo",
-            name=args.repository_name,
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-            tags=tags,
-            opts=child,
-        )
-        aws.ecr.LifecyclePolicy(
-            f"{name}-repo-lifecycle",
-            repository=self.repository.name,
-            policy=json.dumps(
-                {
-                    "rules": [
-                        {
-                            "rulePriority": 1,
-                            "description": "expire untagged images after 7 days",
-                            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7},
-                            "action": {"type": "expire"},
-                        },
-                        {
-                            "rulePriority": 2,
-                            "description": "keep the 30 newest images (rollback targets)",
-                            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30},
-                            "action": {"type": "expire"},
-                        },
-                    ]
-                }
-            ),
-            opts=child,
-        )
-
+        self._name = name
+        self._tags = dict(args.tags)
+        self._child = pulumi.ResourceOptions(parent=self)
+        self.service_name = args.naming.of(Role.SERVICE)
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/ecs/{args.service_name}",
-            retention_in_days=svc.log_retention_days,
-            tags=tags,
-            opts=child,
+            name=args.naming.of(Role.SERVICE_LOG_GROUP),
+            retention_in_days=args.service.log_retention_days,
+            tags=self._tags,
+            opts=self._child,
         )
-        self.cluster = aws.ecs.Cluster(
-            f"{name}-cluster",
-            name=args.cluster_name,
-            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
-            tags=tags,
-            opts=child,
-        )
-
         self.cognito_secret = aws.secretsmanager.Secret(
             f"{name}-cognito-secret",
-            name=args.cognito_secret_name,
+            name=args.naming.of(Role.COGNITO_SECRET),
             description="Cognito user pool and app client the Task Service verifies tokens against",
             kms_key_id=args.secrets_kms_key_arn,
             recovery_window_in_days=7,
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
         aws.secretsmanager.SecretVersion(
             f"{name}-cognito-secret-version",
             secret_id=self.cognito_secret.id,
             secret_string=json.dumps({"user_pool_id": args.cognito.user_pool_id, "client_id": args.cognito.client_id}),
-            opts=child,
+            opts=self._child,
+        )
+        self._roles(args)
+        self.task_definition = self._task_definition(args)
+        self.security_group = self._security_group(args)
+        self.service = self._service(args)
+        self.scaling_target = self._autoscaling(args)
+        self.alarm_names = self._alarms(args)
+        self.register_outputs(
+            {
+                "serviceName": self.service.name,
+                "taskDefinitionFamily": self.task_definition.family,
+                "logGroupName": self.log_group.name,
+                "executionRoleName": self.execution_role.name,
+                "taskRoleName": self.task_role.name,
+                "securityGroupId": self.security_group.id,
+                "cognitoSecretArn": self.cognito_secret.arn,
+                "alarmNames": self.alarm_names,
+            }
         )
 
+    def _roles(self, args: FargateServiceArgs) -> None:
+        name, child = self._name, self._child
         self.execution_role = aws.iam.Role(
             f"{name}-execution-role",
-            name=f"{args.service_name}-execution-role",
+            name=args.naming.of(Role.EXECUTION_ROLE),
             description="ECS agent: pull the image, write logs, read the two injected secrets",
             assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
-            tags=tags,
+            tags=self._tags,
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
@@ -167,66 +208,73 @@ class FargateService(pulumi.ComponentResource):
         )
         self.task_role = aws.iam.Role(
             f"{name}-task-role",
-            name=f"{args.service_name}-task-role",
+            name=args.naming.of(Role.TASK_ROLE),
             description="The Task Service's own AWS identity: no permissions until the app needs one",
             assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
-            tags=tags,
+            tags=self._tags,
             opts=child,
         )
 
-        self.task_definition = aws.ecs.TaskDefinition(
-            f"{name}-task",
-            family=args.service_name,
+    def _task_definition(self, args: FargateServiceArgs) -> aws.ecs.TaskDefinition:
+        svc = args.service
+        container = args.naming.of(Role.CONTAINER)
+        return aws.ecs.TaskDefinition(
+            f"{self._name}-task",
+            family=args.naming.of(Role.TASK_FAMILY),
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",
             cpu=str(svc.cpu),
             memory=str(svc.memory),
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
-            ),
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX", cpu_architecture="X86_64"),
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
             container_definitions=pulumi.Output.all(
                 args.db_host, args.db_port, args.db_secret_arn, self.cognito_secret.arn, self.log_group.name
-            ).apply(lambda v: _container_definitions(args, v[0], v[1], v[2], v[3], v[4])),
-            tags=tags,
-            opts=child,
+            ).apply(lambda v: _container_definitions(args, container, v[0], v[1], v[2], v[3], v[4])),
+            tags=self._tags,
+            opts=self._child,
         )
 
-        self.security_group = aws.ec2.SecurityGroup(
+    def _security_group(self, args: FargateServiceArgs) -> aws.ec2.SecurityGroup:
+        name, port = self._name, args.service.container_port
+        sg_name = args.naming.of(Role.SERVICE_SECURITY_GROUP)
+        group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=f"{args.service_name}-sg",
-            description=f"{args.service_name}: container port from the ALB only",
+            name=sg_name,
+            description=f"{self.service_name}: container port from the ALB only",
             vpc_id=args.vpc_id,
-            tags={**tags, "Name": f"{args.service_name}-sg"},
-            opts=child,
+            tags={**self._tags, "Name": sg_name},
+            opts=self._child,
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-from-alb",
-            security_group_id=self.security_group.id,
+            security_group_id=group.id,
             referenced_security_group_id=args.alb_security_group_id,
             ip_protocol="tcp",
-            from_port=svc.container_port,
-            to_port=svc.container_port,
+            from_port=port,
+            to_port=port,
             description="container port from the monolith ALB",
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-egress",
-            security_group_id=self.security_group.id,
+            security_group_id=group.id,
             cidr_ipv4="0.0.0.0/0",
             ip_protocol="-1",
             description="ECR, Secrets Manager, CloudWatch, Cognito and the database",
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
+        return group
 
-        self.service = aws.ecs.Service(
-            f"{name}-service",
-            name=args.service_name,
-            cluster=self.cluster.arn,
+    def _service(self, args: FargateServiceArgs) -> aws.ecs.Service:
+        svc = args.service
+        return aws.ecs.Service(
+            f"{self._name}-service",
+            name=self.service_name,
+            cluster=args.cluster_arn,
             task_definition=self.task_definition.arn,
             launch_type="FARGATE",
             platform_version="LATEST",
@@ -243,14 +291,14 @@ class FargateService(pulumi.ComponentResource):
             load_balancers=[
                 aws.ecs.ServiceLoadBalancerArgs(
                     target_group_arn=args.target_group_arn,
-                    container_name=args.service_name,
+                    container_name=args.naming.of(Role.CONTAINER),
                     container_port=svc.container_port,
                 )
             ],
             enable_ecs_managed_tags=True,
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
-            tags=tags,
+            tags=self._tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[args.listener_rule],
@@ -259,40 +307,47 @@ class FargateService(pulumi.ComponentResource):
             ),
         )
 
-        self.scaling_target = aws.appautoscaling.Target(
-            f"{name}-scaling-target",
+    def _autoscaling(self, args: FargateServiceArgs) -> aws.appautoscaling.Target:
+        scaling = args.autoscaling
+        target = aws.appautoscaling.Target(
+            f"{self._name}-scaling-target",
             service_namespace="ecs",
             scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat("service/", self.cluster.name, "/", self.service.name),
+            resource_id=pulumi.Output.concat("service/", args.cluster_name, "/", self.service.name),
             min_capacity=scaling.min,
             max_capacity=scaling.max,
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
-        for metric, target in (("CPU", scaling.cpu_target), ("Memory", scaling.memory_target)):
+        for metric, goal, role in (
+            ("CPU", scaling.cpu_target, Role.CPU_SCALING_POLICY),
+            ("Memory", scaling.memory_target, Role.MEMORY_SCALING_POLICY),
+        ):
             aws.appautoscaling.Policy(
-                f"{name}-scale-{metric.lower()}",
-                name=f"{args.service_name}-{metric.lower()}-target-tracking",
+                f"{self._name}-scale-{metric.lower()}",
+                name=args.naming.of(role),
                 policy_type="TargetTrackingScaling",
-                service_namespace=self.scaling_target.service_namespace,
-                scalable_dimension=self.scaling_target.scalable_dimension,
-                resource_id=self.scaling_target.resource_id,
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
                 target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=target,
+                    target_value=goal,
                     predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
                         predefined_metric_type=f"ECSServiceAverage{metric}Utilization",
                     ),
                     scale_out_cooldown=scaling.scale_out_cooldown,
                     scale_in_cooldown=scaling.scale_in_cooldown,
                 ),
-                opts=child,
+                opts=self._child,
             )
+        return target
 
-        dims = {"ClusterName": args.cluster_name, "ServiceName": args.service_name}
+    def _alarms(self, args: FargateServiceArgs) -> pulumi.Output[list[str]]:
+        dims = {"ClusterName": args.cluster_name, "ServiceName": self.service_name}
         alarms = [
             metric_alarm(
-                f"{name}-{metric.lower()}-alarm",
-                alarm_name=f"task-service-ecs-{metric.lower()}-high",
+                f"{self._name}-{metric.lower()}-alarm",
+                alarm_name=args.naming.of(role),
                 description=f"ECS service {metric} above {threshold}% (warning)",
                 namespace="AWS/ECS",
                 metric_name=f"{metric}Utilization",
@@ -301,26 +356,11 @@ class FargateService(pulumi.ComponentResource):
                 threshold=threshold,
                 topic_arn=args.alarm_topic_arn,
                 parent=self,
-                tags=tags,
+                tags=self._tags,
             )
-            for metric, threshold in (("CPU", 80), ("Memory", 85))
+            for metric, threshold, role in (("CPU", 80, Role.ALARM_ECS_CPU), ("Memory", 85, Role.ALARM_ECS_MEMORY))
         ]
-        self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
-
-        self.register_outputs(
-            {
-                "clusterName": self.cluster.name,
-                "serviceName": self.service.name,
-                "taskDefinitionFamily": self.task_definition.family,
-                "repositoryUrl": self.repository.repository_url,
-                "logGroupName": self.log_group.name,
-                "executionRoleName": self.execution_role.name,
-                "taskRoleName": self.task_role.name,
-                "securityGroupId": self.security_group.id,
-                "cognitoSecretArn": self.cognito_secret.arn,
-                "alarmNames": self.alarm_names,
-            }
-        )
+        return pulumi.Output.all(*[a.name for a in alarms])
 
 
 def _secrets_read_policy(db_secret_arn: str, cognito_secret_arn: str, kms_key_arn: str, region: str) -> str:
@@ -348,12 +388,12 @@ def _secrets_read_policy(db_secret_arn: str, cognito_secret_arn: str, kms_key_ar
 
 
 def _container_definitions(
-    args: FargateServiceArgs, db_host: str, db_port: int, db_secret_arn: str, cognito_secret_arn: str, log_group: str
+    args: FargateServiceArgs, name: str, db_host: str, db_port: int, db_secret_arn: str, cognito_secret_arn: str, log_group: str
 ) -> str:
     svc = args.service
     port = svc.container_port
     container: dict[str, Any] = {
-        "name": args.service_name,
+        "name": name,
         "image": svc.image,
         "essential": True,
         # A numeric uid: the image need not define a user, and the task never runs as root.
@@ -387,7 +427,7 @@ def _container_definitions(
             "options": {
                 "awslogs-group": log_group,
                 "awslogs-region": args.region,
-                "awslogs-stream-prefix": args.service_name,
+                "awslogs-stream-prefix": name,
             },
         },
     }

@@ -59,6 +59,8 @@ class RecordedResource:
     delete_before_replace: bool
     additional_secret_outputs: list[str]
     provider: str
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Alias specs as sent (`{"spec": {"name", "type", "parentUrn", ...}}`), or `{"urn": ...}`."""
 
     @functools.cached_property
     def inputs(self) -> dict[str, Any]:
@@ -132,6 +134,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 provider=request.provider,
+                aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
             )
         )
         return response

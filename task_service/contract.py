@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping
 
 Kind = Literal["string", "integer", "strings"]
 
@@ -92,6 +92,15 @@ BY_NAME: dict[str, Output] = {output.name: output for output in CONTRACT}
 def expected(dms_enabled: bool) -> tuple[Output, ...]:
     """The outputs a stack exports: all of them, minus the DMS ones when DMS is disabled."""
     return tuple(output for output in CONTRACT if dms_enabled or not output.dms)
+
+
+def check_exports(values: Mapping[Output, object], dms_enabled: bool) -> None:
+    """The program exports exactly the contract: a missing or extra output is a bug, caught before any deploy."""
+    wanted = set(expected(dms_enabled))
+    missing = sorted(o.name for o in wanted - set(values))
+    extra = sorted(o.name for o in set(values) - wanted)
+    if missing or extra:
+        raise ValueError(f"stack outputs differ from task_service.contract: missing {missing}, not in the contract {extra}")
 
 
 def markdown_table() -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
+import typing
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
+
+from stack_config import StackFile
+from task_service import contract
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,19 +57,28 @@ def test_workflows_run_the_readme_commands() -> None:
         assert "role-to-assume" in aws["with"] and "aws-access-key-id" not in aws["with"]  # OIDC, no stored keys
 
 
-def test_readme_documents_every_output_config_key_and_policy() -> None:
-    contract = json.loads((ROOT / "tests" / "preview" / "output_contract.json").read_text())
-    outputs_table = README.split("## Stack outputs", 1)[1].split("\n## ", 1)[0]
-    for name in contract:
-        assert f"`{name}`" in outputs_table, name
+def test_readme_outputs_table_is_the_contract() -> None:
+    """The README's table is generated from task_service.contract (`python -m task_service.contract`)."""
+    outputs_section = README.split("## Stack outputs", 1)[1].split("\n## ", 1)[0]
+    assert contract.markdown_table() in outputs_section, "regenerate with: python -m task_service.contract"
+
+
+def test_readme_documents_every_config_key() -> None:
     config_table = README.split("## Stack configuration", 1)[1].split("\n## ", 1)[0]
-    stack_config = (ROOT / "stack_config.py").read_text()
-    sections = re.findall(r'section\(\s*"(\w+)",\s*\(([^)]*)\)', stack_config)
-    assert len(sections) >= 9
-    for section, known in sections:
-        rows = "\n".join(line for line in config_table.splitlines() if f"`task-service:{section}." in line)
-        for key in re.findall(r'"(\w+)"', known):
-            assert re.search(rf"\b{key}\b", rows), f"task-service:{section}.{key} is not documented"
+    for name, field in StackFile.model_fields.items():
+        key = field.alias or name
+        section = typing.get_args(field.annotation) + (field.annotation,)
+        model = next((m for m in section if isinstance(m, type) and issubclass(m, BaseModel)), None)
+        if model is None:
+            assert f"`task-service:{key}`" in config_table, f"task-service:{key} is not documented"
+            continue
+        rows = "\n".join(line for line in config_table.splitlines() if f"`task-service:{key}." in line)
+        for setting_name, setting in model.model_fields.items():
+            setting_key = setting.alias or setting_name
+            assert re.search(rf"\b{setting_key}\b", rows), f"task-service:{key}.{setting_key} is not documented"
+
+
+def test_readme_documents_every_policy() -> None:
     policies = set(re.findall(r'name="([a-z0-9-]+)"', "".join(p.read_text() for p in (ROOT / "policy" / "task_service_policies").glob("*.py"))))
     assert len(policies) >= 20
     for name in policies:

@@ -11,9 +11,12 @@ from preview.engine import SECRET_SIG, UNKNOWN, Recording
 COMPONENTS = {
     "task-service:database:TaskServiceDb": "task-service-db",
     "task-service:fargate:FargateService": "task-service",
+    "task-service:ecr:ImageRepository": "task-service-image",
+    "task-service:ecs:EcsCluster": "task-service-ecs",
     "task-service:alb:AlbRoute": "task-service-route",
     "task-service:dms:DmsReplication": "task-service-dms",
     "task-service:monitoring:Monitoring": "task-service-monitoring",
+    "task-service:monitoring:Dashboard": "task-service-metrics",
 }
 
 
@@ -180,3 +183,27 @@ def test_every_canary_step_is_a_weight_change_on_the_same_rule(weight: int, expe
     assert rule.urn.endswith("::task-service-route-rule") and rule.inputs["priority"] == 10
     assert [tg["weight"] for tg in rule.inputs["actions"][0]["forward"]["targetGroups"]] == expected
     assert rec.outputs["canaryWeight"] == weight
+
+
+def _former_urn(resource: object, alias: dict) -> str:
+    """The URN the engine derives from an alias spec: the old parent's type chain, the type and the old name."""
+    spec = alias["spec"]
+    parent_types = spec["parentUrn"].split("::")[2]
+    return f"urn:pulumi:prod::task-service::{parent_types}${spec.get('type') or resource.type}::{spec['name']}"  # type: ignore[attr-defined]
+
+
+def test_resources_moved_into_new_components_keep_their_urns(prod: Recording) -> None:
+    """ECR, the cluster and the dashboard left FargateService/Monitoring; an existing stack must move, not replace them."""
+    moved = {
+        _former_urn(r, alias)
+        for r in prod.resources
+        for alias in r.aliases
+        if "spec" in alias and alias["spec"].get("name")
+    }
+    fargate = "urn:pulumi:prod::task-service::task-service:fargate:FargateService$"
+    assert moved == {
+        fargate + "aws:ecr/repository:Repository::task-service-repo",
+        fargate + "aws:ecr/lifecyclePolicy:LifecyclePolicy::task-service-repo-lifecycle",
+        fargate + "aws:ecs/cluster:Cluster::task-service-cluster",
+        "urn:pulumi:prod::task-service::task-service:monitoring:Monitoring$aws:cloudwatch/dashboard:Dashboard::task-service-monitoring-dashboard",
+    }

@@ -54,6 +54,16 @@ BAD: list[tuple[str, Any, str]] = [
     ("task-service:tags", {"aws:owner": "me"}, "task-service:tags.aws:owner must not start with 'aws:'"),
     ("task-service:canaryWieght", 5, "task-service:canaryWieght is not a known key (expected one of: canaryWeight,"),
     ("task-service:monolithStack.name", "myteacher-dev", "task-service:monolithStack.name must be a fully qualified stack name"),
+    ("task-service:monolithStack", {"name": "acme/myteacher/dev", "outputs": {"vpcID": "vpcId"}}, "task-service:monolithStack.outputs.vpcID is not a known setting"),
+    ("task-service:dms.tables", ["tasks", "users"], "task-service:dms.tables items must be one of tasks, task_images, task_tag"),
+    ("task-service:db.allocatedStorage", True, "task-service:db.allocatedStorage must be a whole number (got True)"),
+    ("task-service:db.allocatedStorage", "100", "task-service:db.allocatedStorage must be a whole number (got '100')"),
+    ("task-service:db.multiAz", "true", "task-service:db.multiAz must be true or false (got 'true')"),
+    ("task-service:canaryWeight", "true", "task-service:canaryWeight must be a whole number"),
+    ("task-service:namePrefix", "Task_Service", "task-service:namePrefix must be a lower-case name prefix"),
+    ("task-service:tags", {"ManagedBy": "me"}, "task-service:tags.ManagedBy must not be set: the program sets ManagedBy"),
+    ("task-service:network.vpcId", "vpc-0a1b2c3d4e5f60718\n", "task-service:network.vpcId must be a VPC id"),
+    ("aws:allowedAccountIds", ["12345"], "aws:allowedAccountIds must be a list of 12-digit AWS account ids"),
 ]
 
 
@@ -65,6 +75,18 @@ def test_bad_value_names_the_key_and_the_stack_file(key: str, value: Any, messag
     assert message in text
     assert text.endswith("in Pulumi.prod.yaml")
     assert "\n" not in text and "Traceback" not in text
+
+
+def test_a_top_level_number_arrives_as_text_and_is_read_as_one() -> None:
+    """The CLI hands every top-level value over as a string: `canaryWeight: 5` reaches the program as "5"."""
+    rec = run_program(ROOT, "prod", {"task-service:canaryWeight": "5"})
+    assert rec.outputs["canaryWeight"] == 5
+
+
+def test_a_long_bad_value_is_quoted_shortened() -> None:
+    with pytest.raises(ProgramError) as caught:
+        run_program(ROOT, "prod", {"task-service:service.healthCheckPath": "health" + "x" * 5000})
+    assert len(str(caught.value)) < 250 and "..." in str(caught.value)
 
 
 def test_no_resource_is_declared_before_config_is_valid() -> None:

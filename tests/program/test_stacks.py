@@ -66,12 +66,12 @@ def test_dev_database_is_small_and_disposable(dev: Recording) -> None:
 
 
 def test_service_sizing_and_autoscaling(prod: Recording, dev: Recording) -> None:
-    for rec, (lo, hi) in ((prod, (2, 10)), (dev, (2, 4))):
+    for rec, (lo, hi), name in ((prod, (2, 10), "task-service"), (dev, (2, 4), "task-service-dev")):
         task = rec.one("aws:ecs/taskDefinition:TaskDefinition").inputs
         assert (task["cpu"], task["memory"]) == ("512", "1024")
         assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
         service = rec.one("aws:ecs/service:Service")
-        assert service.inputs["desiredCount"] == 2 and service.inputs["name"] == "task-service"
+        assert service.inputs["desiredCount"] == 2 and service.inputs["name"] == name
         assert service.ignore_changes == ["desiredCount"]
         assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
         assert service.inputs["networkConfiguration"]["assignPublicIp"] is False
