@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from preview.analyzer_client import (
-    AnalysisResult,
-    PolicyPackError,
-    PolicyPackServer,
-    resources_from_recording,
-)
-from preview.engine import SECRET_SIG, STACK_TYPE, UNKNOWN, ProgramError, Recording, run_program
+from preview.analyzer_client import AnalysisResult, PolicyPackServer
+from preview.analyzer_requests import resources_from_recording
+from preview.engine import STACK_TYPE, ProgramError, Recording, run_program
+from preview.pack_process import PolicyPackError
 from preview.stack_files import StackFileError, load_stack
+from preview.wire import UNKNOWN, is_secret
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
 SECRET_TEXT = "[secret]"
@@ -104,9 +102,9 @@ def run_preview(
 
 def plain_value(value: Any) -> Any:
     """A wire value as `pulumi stack output --json` shows it: secrets hidden, whole numbers as integers."""
+    if is_secret(value):
+        return SECRET_TEXT
     if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return SECRET_TEXT
         return {k: plain_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain_value(v) for v in value]
