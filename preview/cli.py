@@ -26,6 +26,7 @@ from preview.engine import STACK_TYPE, ProgramError, Recording, run_program
 from preview.pack_process import PolicyPackError
 from preview.stack_files import StackFileError, load_stack
 from preview.wire import UNKNOWN, is_secret
+from task_service.contract import PREVIEW_UNKNOWN_KEY
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
 SECRET_TEXT = "[secret]"
@@ -113,8 +114,33 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+def _unknown(value: Any) -> bool:
+    """Only a deploy can tell the value: it is, or holds, the unknown sentinel (a secret always shows as hidden)."""
+    if is_secret(value):
+        return False
+    if isinstance(value, dict):
+        return any(_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
 def stack_outputs(recording: Recording) -> dict[str, Any]:
-    return {key: plain_value(value) for key, value in sorted(recording.outputs.items())}
+    """What `pulumi stack output --json` would print once the stack is deployed, as far as a preview can tell.
+
+    Outputs only a deploy can know are left out, their names listed under PREVIEW_UNKNOWN_KEY (absent when there
+    are none), so a reader never mistakes the engine's sentinel for a value.
+    """
+    known: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in sorted(recording.outputs.items()):
+        if _unknown(value):
+            unknown.append(name)
+        else:
+            known[name] = plain_value(value)
+    if unknown:
+        known[PREVIEW_UNKNOWN_KEY] = unknown
+    return known
 
 
 def _display(value: Any) -> str:
@@ -150,7 +176,7 @@ def render(result: PreviewResult, out: TextIO) -> None:
     if result.policy is not None:
         _render_policy(result.policy, rec, out)
     out.write("\nOutputs:\n")
-    outputs = stack_outputs(rec)
+    outputs = {key: plain_value(value) for key, value in sorted(rec.outputs.items())}
     key_width = max((len(k) for k in outputs), default=0)
     for key, value in outputs.items():
         out.write(f"    {key:<{key_width}}: {_display(value)}\n")
@@ -231,7 +257,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument("--stack-references", type=Path, default=None, help="outputs of referenced stacks (default: <cwd>/stack-references)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of the report")
-    parser.add_argument("--outputs", type=Path, default=None, help="write the outputs as `pulumi stack output --json` does")
+    parser.add_argument(
+        "--outputs", type=Path, default=None,
+        help=f"write the outputs as `pulumi stack output --json` does; unknown ones are named under {PREVIEW_UNKNOWN_KEY}",
+    )
     return parser
 
 
