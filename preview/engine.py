@@ -253,7 +253,10 @@ def run_program(
         settings.ROOT.set(None)
         main = str(project_dir / "__main__.py")
 
-        asyncio.run(run_in_stack(lambda: runpy.run_path(main, run_name="__main__") and None))
+        def program() -> None:
+            runpy.run_path(main, run_name="__main__")
+
+        asyncio.run(run_in_stack(program))
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
