@@ -30,9 +30,6 @@ from pulumi.runtime.stack import run_in_stack
 
 from preview.stack_files import StackSettings, load_stack, set_path
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 FAKE_ACCOUNT = "123456789012"
@@ -76,7 +73,6 @@ class Recording:
     resources: list[RecordedResource] = field(default_factory=list)
     stack_urn: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
-    outputs_struct: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     reads: list[tuple[str, str, str]] = field(default_factory=list)
     """ReadResource requests (type, name, id): StackReferences and `.get()` lookups of existing resources."""
@@ -145,7 +141,6 @@ class _RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn == self.recording.stack_urn:
-            self.recording.outputs_struct = request.outputs
             self.recording.outputs = _to_python(request.outputs)
         else:
             self.recording.component_outputs[request.urn] = _to_python(request.outputs)
@@ -260,7 +255,11 @@ def run_program(
         )
         settings.ROOT.set(None)
         main = str(project_dir / "__main__.py")
-        asyncio.run(run_in_stack(lambda: runpy.run_path(main, run_name="__main__") and None))
+
+        def program() -> None:
+            runpy.run_path(main, run_name="__main__")
+
+        asyncio.run(run_in_stack(program))
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from preview.engine import SECRET_SIG, UNKNOWN, Recording
+from preview.engine import Recording
+from preview.wire import SIGNATURE_KEY as SECRET_SIG, UNKNOWN
 
 COMPONENTS = {
     "task-service:database:TaskServiceDb": "task-service-db",
