@@ -27,6 +27,9 @@ MAX_CPU_PERCENT = 70.0
 MAX_MEMORY_PERCENT = 80.0
 STEP_MINUTES = 30
 
+CONFIG_KEY = "canaryWeight"
+"""The stack config key (`task-service:canaryWeight`) that moves the canary; the output of that name only reports it."""
+
 NEEDS: dict[str, Kind] = {
     "listenerArn": "string",
     "listenerRuleArn": "string",
@@ -61,12 +64,14 @@ def next_step(current: int) -> int | None:
     return next((step for step in CANARY_STEPS if step > current), None)
 
 
+def up_command(stack: str) -> str:
+    """A deploy of `stack` under the policy pack with that stack's policy config."""
+    return f"pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
+
+
 def deploy_command(stack: str, weight: int) -> str:
     """The exact, reviewed change that moves the canary to `weight`."""
-    return (
-        f"pulumi config set canaryWeight {weight} -s {stack} && "
-        f"pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
-    )
+    return f"pulumi config set {CONFIG_KEY} {weight} -s {stack} && {up_command(stack)}"
 
 
 def _gate(name: str, metric: Metric, limit: float, unit: str) -> Check:
@@ -153,7 +158,7 @@ def run(out: Outputs, aws: Aws, stack: str, window_minutes: int, emit: Callable[
     rule = read_rule(aws.client("elbv2"), out.string("listenerRuleArn"))
     live = rule.service_percent(service)
     emit(f"listener rule: monolith {rule.weight(monolith)} / service {rule.weight(service)} -> service gets {live}%")
-    emit(f"configured canaryWeight: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)")
+    emit(f"configured {CONFIG_KEY}: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)")
 
     checks = [
         Check(

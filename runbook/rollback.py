@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runbook.alb import read_rule, weighted_forward
 from runbook.aws import Aws, error_text
+from runbook.canary import CONFIG_KEY, up_command
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.outputs import Kind, Outputs
 
@@ -88,9 +89,9 @@ def _plan_scale(out: Outputs, aws: Aws) -> tuple[list[Step], str]:
 
 def follow_up(stack: str, scaled: bool) -> str:
     lines = [
-        "follow-up (the stack still holds the old canaryWeight; the next `pulumi up` would undo this):",
-        f"  pulumi config set canaryWeight 0 -s {stack}",
-        f"  pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json",
+        f"follow-up (the stack still holds the old {CONFIG_KEY}; the next `pulumi up` would undo this):",
+        f"  pulumi config set {CONFIG_KEY} 0 -s {stack}",
+        f"  {up_command(stack)}",
     ]
     if scaled:
         lines.append(f"  when the service may run again: pulumi up --refresh -s {stack}  (restores autoscaling min/max and desired count)")
