@@ -58,29 +58,25 @@ NEEDS: dict[str, tuple[Output, ...]] = {
 """The outputs each step needs; a DMS output counts only where the stack has DMS."""
 
 
-def _dms_enabled(out: Outputs) -> bool:
-    return out.values.get(contract.DMS_REPLICATION_TASK_ARN.name) is not None
-
-
 def _missing(out: Outputs) -> dict[str, list[tuple[str, str]]]:
     """Per step, the outputs it needs that are not available, with the reason."""
     missing: dict[str, list[tuple[str, str]]] = {}
     for step, needs in NEEDS.items():
-        relevant = [output.name for output in needs if _dms_enabled(out) or not output.dms]
-        missing[step] = [(name, reason) for name in relevant if (reason := out.reason_unavailable(name))]
+        relevant = [output for output in needs if out.dms_enabled or not output.dms]
+        missing[step] = [(output.name, reason) for output in relevant if (reason := out.reason_unavailable(output))]
     return missing
 
 
 def _manual_rollback(out: Outputs) -> str:
     """The AWS CLI call that does what `rollback` does, for when the tool cannot run."""
     groups = [
-        {"TargetGroupArn": out.display(contract.MONOLITH_TARGET_GROUP_ARN.name), "Weight": 100},
-        {"TargetGroupArn": out.display(contract.TARGET_GROUP_ARN.name), "Weight": 0},
+        {"TargetGroupArn": out.display(contract.MONOLITH_TARGET_GROUP_ARN), "Weight": 100},
+        {"TargetGroupArn": out.display(contract.TARGET_GROUP_ARN), "Weight": 0},
     ]
     actions = json.dumps([{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}], separators=(",", ":"))
     return (
-        f"aws elbv2 modify-rule --region {out.display(contract.REGION.name)} "
-        f"--rule-arn {out.display(contract.LISTENER_RULE_ARN.name)} --actions '{actions}'"
+        f"aws elbv2 modify-rule --region {out.display(contract.REGION)} "
+        f"--rule-arn {out.display(contract.LISTENER_RULE_ARN)} --actions '{actions}'"
     )
 
 
@@ -89,7 +85,7 @@ def _dsn(host: str, port: str, dbname: str, user: str) -> str:
 
 
 def render(out: Outputs, stack: str) -> str:
-    values = SimpleNamespace(**{name: out.display(output.name) for name, output in vars(contract).items() if isinstance(output, Output)})
+    values = SimpleNamespace(**{name: out.display(output) for name, output in vars(contract).items() if isinstance(output, Output)})
     outputs_path = f"outputs-{stack}.json"
     text = _ENVIRONMENT.get_template(TEMPLATE).render(
         c=contract,
@@ -106,13 +102,13 @@ def render(out: Outputs, stack: str) -> str:
         steps_text=" -> ".join(str(step) for step in STEPS),
         rollback_minutes=TARGET_SECONDS // 60,
         manual_rollback=_manual_rollback(out),
-        dms=_dms_enabled(out),
+        dms=out.dms_enabled,
         tables=TABLES,
         replicated=[f"{SCHEMA}.{table}" for table in TABLES],
         dsn=_dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
         source_dsn=_dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
         missing=_missing(out),
-        unavailable=sorted(key for key, value in out.values.items() if value is not None and not out.available(key)),
+        unavailable=sorted(output.name for output in contract.CONTRACT if out.present(output) and not out.available(output)),
     )
     return text.rstrip("\n") + "\n"
 
