@@ -8,7 +8,7 @@ import pytest
 
 from runbook.cli import main
 from task_service import contract
-from task_service.naming import Role
+from task_service.naming import Naming, Role
 from tests.runbook import moto_stack
 
 
@@ -73,7 +73,7 @@ def test_a_missing_role_and_alarm_fail_while_the_other_checks_still_run(
     assert code == 1
     assert rows[f"iam role {task_role}"][0] == "FAIL"
     assert "NoSuchEntity" in rows[f"iam role {task_role}"][1]
-    assert rows["alarms exist (task-service*)"] == ("FAIL", f"{len(alarms)}/{len(alarms) + 1} found; missing: {never_created}")
+    assert rows["alarms exist"] == ("FAIL", f"{len(alarms)}/{len(alarms) + 1} found; missing: {never_created}")
     assert rows[f"iam role {execution_role}"][0] == "PASS"
     assert rows["dms task"][0] == "PASS"
 
@@ -93,3 +93,19 @@ def test_dms_disabled_is_reported_not_failed(stack: moto_stack.Stack, outputs_fi
     assert code == 0
     assert rows["dms task"] == ("N/A", "DMS is disabled in this stack")
 
+
+def test_another_stacks_alarm_in_alarm_is_not_this_stacks_business(
+    stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dev's alarms share prod's `task-service-` prefix; only the names in the outputs count."""
+    dev_alarm = Naming.for_stack(stack.value(contract.PROJECT), "dev").of(Role.ALARM_DB_CPU)
+    assert dev_alarm.startswith(stack.names.prefix) and dev_alarm not in stack.value(contract.ALARM_NAMES)
+    cloudwatch = stack.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=dev_alarm, MetricName="CPUUtilization", Namespace="AWS/RDS", Statistic="Average",
+        Period=60, EvaluationPeriods=1, Threshold=80, ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=dev_alarm, StateValue="ALARM", StateReason="test")
+    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    assert code == 0
+    assert rows["no alarm in ALARM"] == ("PASS", f"{len(stack.value(contract.ALARM_NAMES))} alarms, none in ALARM")
