@@ -18,9 +18,9 @@ from runbook.aws import Aws, error_text
 from runbook.errors import EXIT_FAILED, EXIT_OK
 from runbook.outputs import Outputs
 from runbook.report import Check, Status, table
-from runbook.tables import CANARY_STEPS
 from runbook.verify import alarm_checks, target_health_checks
 from task_service import contract
+from task_service.canary import next_step
 
 MAX_ERROR_RATE_PERCENT = 1.0
 MAX_P95_MS = 500.0
@@ -58,11 +58,6 @@ class Metrics:
     p95_ms: Metric
     cpu_percent: Metric
     memory_percent: Metric
-
-
-def next_step(current: int) -> int | None:
-    """The next canary weight after `current`, or None once the service has 100%."""
-    return next((step for step in CANARY_STEPS if step > current), None)
 
 
 def up_command(stack: str) -> str:

@@ -17,12 +17,13 @@ from typing import Any
 import jinja2
 
 from runbook import canary
+from runbook.integrity import replicated_tables
 from runbook.outputs import Outputs
 from runbook.rollback import TARGET_SECONDS
-from runbook.tables import CANARY_STEPS as STEPS
-from runbook.tables import SCHEMA, TABLES
 from task_service import contract
+from task_service.canary import STEPS
 from task_service.contract import Output
+from task_service.tables import TABLES
 
 TEMPLATE = "runbook.md.j2"
 _ENVIRONMENT = jinja2.Environment(
@@ -104,7 +105,7 @@ def render(out: Outputs, stack: str) -> str:
         manual_rollback=_manual_rollback(out),
         dms=out.dms_enabled,
         tables=TABLES,
-        replicated=[f"{SCHEMA}.{table}" for table in TABLES],
+        replicated=replicated_tables(out),
         dsn=_dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
         source_dsn=_dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
         missing=_missing(out),

@@ -1,14 +1,8 @@
-"""The six tables that move from the monolith to the Task Service database (seed 001)."""
+"""Kept only because `stack_config.py` still imports TABLES from here; the runbook uses `task_service.tables`.
 
-SCHEMA = "public"
+Delete this file once the program imports `task_service.tables` itself.
+"""
 
-TABLES: tuple[str, ...] = (
-    "tasks",
-    "task_images",
-    "task_tag",
-    "scheduled_group_tasks",
-    "scheduled_task_executions",
-    "scheduled_task_tags",
-)
+from task_service.tables import SCHEMA, TABLES
 
-CANARY_STEPS: tuple[int, ...] = (0, 5, 25, 50, 100)
+__all__ = ["SCHEMA", "TABLES"]

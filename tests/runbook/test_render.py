@@ -16,6 +16,7 @@ from runbook.canary import CONFIG_KEY
 from runbook.cli import main
 from runbook.outputs import PREVIEW_UNKNOWN
 from task_service import contract
+from task_service.tables import qualified
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -68,6 +69,7 @@ def test_full_outputs_fill_every_value_an_operator_needs(capsys: pytest.CaptureF
     for gate in ("error rate < 1%", "p95 < 500 ms", "CPU < 70%", "memory < 80%", "holds 30 minutes"):
         assert gate in text
     assert "target: under 5 minutes" in text
+    assert 'python -m runbook integrity --outputs outputs-prod.json --stack prod --source "' in text
     assert f"pulumi config set {CONFIG_KEY} 0 -s prod" in text
 
 
@@ -103,3 +105,34 @@ def test_dev_without_dms_says_the_step_is_skipped(capsys: pytest.CaptureFixture[
     assert "-s dev" in text
     assert "not available" not in text
 
+
+def _revoked(text: str) -> list[str]:
+    return [line.split(" ON ")[1].split(" FROM ")[0] for line in text.splitlines() if line.startswith("REVOKE ")]
+
+
+def test_the_end_revokes_writes_on_the_replicated_tables_only(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    replicated = qualified()[:2]
+    values[contract.DMS_TABLES.name] = replicated
+    assert main(["render", "--outputs", outputs_file(values)]) == 0
+    text = capsys.readouterr().out
+    assert _revoked(text) == replicated
+    assert f"GRANT SELECT ON {', '.join(replicated)} TO " in text
+
+
+def test_without_dms_the_end_revokes_writes_on_all_six(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _revoked(_render(capsys, "outputs-dev.json")) == qualified()
+
+
+def test_a_replicated_table_outside_the_six_is_bad_input(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values[contract.DMS_TABLES.name] = [*qualified()[:1], "public.users"]
+    assert main(["render", "--outputs", outputs_file(values)]) == 2
+    err = capsys.readouterr().err
+    assert f"stack output '{contract.DMS_TABLES.name}'" in err and "'public.users'" in err
+
+
+def test_writes_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "runbook.md"
+    assert main(["render", "--outputs", "tests/runbook/fixtures/outputs-prod.json", "--out", str(target)]) == 0
+    assert target.read_text() == (GOLDEN / "runbook-prod.md").read_text()
