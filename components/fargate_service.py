@@ -52,7 +52,10 @@ class ServiceSettings(Settings):
     image: Annotated[
         StrictStr,
         NON_EMPTY,
-        matches(r"[a-z0-9][\w.\-/:]*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})", "an image with a tag or digest (registry/repository:tag or @sha256:...)"),
+        matches(
+            r"[a-z0-9][\w.\-/:]*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})",
+            "an image with a tag or digest (registry/repository:tag or @sha256:...)",
+        ),
     ] | None = None
     """The container image (registry/repository:tag or @sha256:digest). Unset: the stack is parked (first deploy)."""
     wait_for_steady_state: Bool = True

@@ -97,9 +97,12 @@ class SecretRotation(pulumi.ComponentResource):
         self._tags = dict(args.tags)
         self._child = pulumi.ResourceOptions(parent=self)
         self.security_group, endpoint = self._network(args)
-        single = self._function(args, "master", SINGLE_USER, Role.MASTER_ROTATION_FUNCTION, Role.MASTER_ROTATION_STACK, Role.MASTER_ROTATION_LOG_GROUP, {}, endpoint)
+        single = self._function(
+            args, "master", SINGLE_USER, (Role.MASTER_ROTATION_FUNCTION, Role.MASTER_ROTATION_STACK, Role.MASTER_ROTATION_LOG_GROUP),
+            {}, endpoint,
+        )
         multi = self._function(
-            args, "app", MULTI_USER, Role.APP_ROTATION_FUNCTION, Role.APP_ROTATION_STACK, Role.APP_ROTATION_LOG_GROUP,
+            args, "app", MULTI_USER, (Role.APP_ROTATION_FUNCTION, Role.APP_ROTATION_STACK, Role.APP_ROTATION_LOG_GROUP),
             {"masterSecretArn": args.master.secret.arn, "masterSecretKmsKeyArn": args.kms_key_arn}, endpoint,
         )
         self.rotations = [
@@ -187,13 +190,15 @@ class SecretRotation(pulumi.ComponentResource):
         args: SecretRotationArgs,
         user: str,
         application: str,
-        function_role: Role,
-        stack_role: Role,
-        log_role: Role,
+        roles: tuple[Role, Role, Role],
         extra: Mapping[str, pulumi.Input[str]],
         endpoint: Sequence[pulumi.Resource],
     ) -> aws.serverlessrepository.CloudFormationStack:
-        """AWS's rotation application, its log group first (the function would create it unencrypted)."""
+        """AWS's rotation application, its log group first (the function would create it unencrypted).
+
+        `roles` names the function, the application's stack and the function's log group.
+        """
+        function_role, stack_role, log_role = roles
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-{user}-logs",
             name=args.naming.of(log_role),
