@@ -1,9 +1,9 @@
 """task-service: carve the Task Service out of the MyTeacher monolith onto AWS.
 
-Reads and validates the stack config, builds the components in the order the architecture reads (alarm topic,
-database, route, image repository and cluster, service, DMS, and last the dashboard from the others' real
-outputs), and exports the stack outputs of `task_service.contract`, which the runbook consumes. Nothing else
-belongs here.
+Reads and validates the stack config, builds the components in the order the architecture reads (keys, alarm
+topic, database, route, image repository and cluster, service, DMS, secret rotation, and last the dashboard from
+the others' real outputs), and exports the stack outputs of `task_service.contract`, which the runbook consumes.
+Nothing else belongs here.
 """
 
 from typing import Any
@@ -21,22 +21,47 @@ from components import (
     DmsReplicationArgs,
     EcsCluster,
     EcsClusterArgs,
+    EncryptionKeys,
+    EncryptionKeysArgs,
     FargateService,
     FargateServiceArgs,
     ImageRepository,
     ImageRepositoryArgs,
     Monitoring,
     MonitoringArgs,
+    RotatedSecret,
+    SecretRotation,
+    SecretRotationArgs,
     TaskServiceDb,
     TaskServiceDbArgs,
 )
 from components.alb_route import load_balancer_arn_suffix, target_group_arn_suffix
 from task_service import contract
+from task_service.naming import Arns, Role
 
 cfg = stack_config.load()
 naming, tags, monolith, network = cfg.naming, cfg.tags, cfg.monolith, cfg.network
+arns = Arns(partition=cfg.partition, region=cfg.region, account=cfg.account)
+retention = cfg.log_retention_days
+dms_event_rules = [naming.of(Role.DMS_TASK_EVENTS), naming.of(Role.DMS_INSTANCE_EVENTS)] if cfg.dms.enabled else []
 
-monitoring = Monitoring("task-service-monitoring", MonitoringArgs(naming=naming, alarm_emails=cfg.alarm_emails, tags=tags))
+keys = EncryptionKeys(
+    "task-service-keys",
+    EncryptionKeysArgs(
+        naming=naming, arns=arns, log_groups=naming.log_groups(dms=cfg.dms.enabled), event_rules=bool(dms_event_rules), tags=tags
+    ),
+)
+monitoring = Monitoring(
+    "task-service-monitoring",
+    MonitoringArgs(
+        naming=naming,
+        arns=arns,
+        alarm_emails=cfg.alarm_emails,
+        kms_key_arn=keys.telemetry.arn,
+        event_rules=dms_event_rules,
+        tags=tags,
+    ),
+)
 alarm_topic_arn = monitoring.topic.arn
 
 db = TaskServiceDb(
@@ -47,6 +72,10 @@ db = TaskServiceDb(
         vpc_id=network.vpc_id,
         subnet_ids=network.db_subnet_ids,
         alarm_topic_arn=alarm_topic_arn,
+        kms_key_arn=keys.data.arn,
+        logs_kms_key_arn=keys.telemetry.arn,
+        log_retention_days=retention,
+        recovery_window_days=cfg.secrets.recovery_window_days,
         tags=tags,
     ),
 )
@@ -68,7 +97,10 @@ route = AlbRoute(
 )
 
 image = ImageRepository("task-service-image", ImageRepositoryArgs(naming=naming, tags=tags))
-cluster = EcsCluster("task-service-ecs", EcsClusterArgs(naming=naming, tags=tags))
+cluster = EcsCluster(
+    "task-service-ecs",
+    EcsClusterArgs(naming=naming, logs_kms_key_arn=keys.telemetry.arn, log_retention_days=retention, tags=tags),
+)
 service = FargateService(
     "task-service",
     FargateServiceArgs(
@@ -87,8 +119,12 @@ service = FargateService(
         db_host=db.instance.address,
         db_port=db.instance.port,
         db_name=cfg.db.name,
-        db_secret_arn=db.secret.arn,
-        secrets_kms_key_arn=db.kms_key.arn,
+        app_db_secret_arn=db.app_secret.arn,
+        app_db_secret_version=db.secret_versions[1],
+        secrets_kms_key_arn=keys.data.arn,
+        logs_kms_key_arn=keys.telemetry.arn,
+        log_retention_days=retention,
+        recovery_window_days=cfg.secrets.recovery_window_days,
         alarm_topic_arn=alarm_topic_arn,
         tags=tags,
     ),
@@ -111,12 +147,34 @@ if cfg.dms.enabled:
                 security_group_id=monolith.db_security_group_id,
             ),
             target=DmsEndpointSpec(database_name=cfg.db.name, secret_arn=db.secret.arn, security_group_id=db.security_group.id),
-            kms_key_arn=db.kms_key.arn,
+            kms_key_arn=keys.data.arn,
+            logs_kms_key_arn=keys.telemetry.arn,
+            log_retention_days=retention,
             alarm_topic_arn=alarm_topic_arn,
             tags=tags,
         ),
     )
     db.admit("dms", dms.security_group.id)
+
+rotation = SecretRotation(
+    "task-service-rotation",
+    SecretRotationArgs(
+        settings=cfg.secrets,
+        naming=naming,
+        arns=arns,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.service_subnet_ids,
+        nat_gateway=network.nat_gateway,
+        db_security_group_id=db.security_group.id,
+        master=RotatedSecret(db.secret, db.secret_versions[0]),
+        app=RotatedSecret(db.app_secret, db.secret_versions[1]),
+        kms_key_arn=keys.data.arn,
+        logs_kms_key_arn=keys.telemetry.arn,
+        log_retention_days=retention,
+        tags=tags,
+    ),
+)
+db.admit("rotation", rotation.security_group.id)
 
 dashboard = Dashboard(
     "task-service-metrics",
@@ -146,11 +204,14 @@ outputs: dict[contract.Output, Any] = {
     contract.DB_NAME: cfg.db.name,
     contract.DB_USERNAME: cfg.db.username,
     contract.DB_SECRET_ARN: db.secret.arn,
+    contract.DB_APP_USERNAME: cfg.db.app_username,
+    contract.DB_APP_SECRET_ARN: db.app_secret.arn,
     contract.DB_ENGINE_VERSION: db.instance.engine_version_actual,
     contract.DB_SECURITY_GROUP_ID: db.security_group.id,
     contract.CLUSTER_NAME: cluster.cluster.name,
-    contract.SERVICE_NAME: service.service.name,
-    contract.TASK_DEFINITION_FAMILY: service.task_definition.family,
+    # Planned names while the stack is parked (no image yet): the service and family appear with the image.
+    contract.SERVICE_NAME: service.service.name if service.service else service.service_name,
+    contract.TASK_DEFINITION_FAMILY: service.task_definition.family if service.task_definition else service.task_family,
     contract.ECR_REPOSITORY_URL: image.repository.repository_url,
     contract.LOG_GROUP_NAME: service.log_group.name,
     contract.EXECUTION_ROLE_NAME: service.execution_role.name,

@@ -26,10 +26,13 @@ from components.alb_route import RouteSettings
 from components.database import DatabaseSettings
 from components.dms_replication import DmsSettings
 from components.fargate_service import AutoscalingSettings, CognitoSettings, ServiceSettings
+from components.secret_rotation import SecretsSettings
 from components.settings import (
     IDENTIFIER,
+    LOG_RETENTION_DAYS,
     NON_EMPTY,
     UNIQUE,
+    Bool,
     CliInt,
     SecurityGroupId,
     Settings,
@@ -37,6 +40,7 @@ from components.settings import (
     VpcId,
     invalid,
     matches,
+    one_of,
 )
 from task_service.naming import PREFIX_MAX_LENGTH, PREFIX_PATTERN, Naming
 
@@ -70,6 +74,8 @@ class NetworkSettings(Settings):
     """Private subnets in >= 2 AZs for the service and DMS."""
     db_subnet_ids: SubnetIds | None = None
     """Isolated subnets in >= 2 AZs for the database."""
+    nat_gateway: Bool = True
+    """The private subnets reach AWS APIs through a NAT gateway; false adds a Secrets Manager endpoint for rotation."""
 
 
 class MonolithSettings(Settings):
@@ -109,9 +115,18 @@ class MonolithStackSettings(Settings):
         return self
 
 
+ENVIRONMENTS = ("production", "development")
+PRODUCTION_LOG_RETENTION_DAYS = 365
+
+
 class StackFile(Settings):
     """The whole `task-service:` namespace of a stack file."""
 
+    environment: Annotated[StrictStr, one_of(*ENVIRONMENTS)] = "production"
+    """What the stack holds; production stacks must keep logs a year, keep deleted secrets restorable and wait for
+    deployments to finish. Unset means production: a new stack gets the strict rules until it says otherwise."""
+    log_retention_days: Annotated[CliInt, one_of(*LOG_RETENTION_DAYS)] = PRODUCTION_LOG_RETENTION_DAYS
+    """Every log group of the stack (database, service, DMS, Container Insights, rotation functions)."""
     canary_weight: CliInt = Field(0, ge=0, le=100)
     alarm_emails: Annotated[tuple[Email, ...], UNIQUE] = ()
     name_prefix: Annotated[
@@ -129,6 +144,7 @@ class StackFile(Settings):
     route: RouteSettings
     dms: DmsSettings
     cognito: CognitoSettings
+    secrets: SecretsSettings
     tags: dict[StrictStr, StrictStr] = {}
 
     @model_validator(mode="after")
@@ -136,6 +152,10 @@ class StackFile(Settings):
         scaling, desired = self.autoscaling, self.service.desired_count
         if not scaling.min <= desired <= scaling.max:
             raise invalid(f"must be within autoscaling min..max ({scaling.min}..{scaling.max})", "service.desiredCount", desired)
+        if self.service.parked and self.canary_weight:
+            raise invalid("must be 0 until service.image is set (no task serves /api/tasks yet)", "canaryWeight", self.canary_weight)
+        if self.environment == "production":
+            self._production_rules()
         if self.monolith_stack is None:
             for section, names in REFERENCEABLE.items():
                 given = getattr(self, section).model_dump(by_alias=True)
@@ -149,8 +169,25 @@ class StackFile(Settings):
                 raise invalid(f"must not be set: the program sets {', '.join(MANAGED_TAGS)} on every resource", f"tags.{key}")
         return self
 
+    def _production_rules(self) -> None:
+        """What a production stack may not relax (`environment: development` may)."""
+        if self.log_retention_days < PRODUCTION_LOG_RETENTION_DAYS:
+            raise invalid(
+                f"must be at least {PRODUCTION_LOG_RETENTION_DAYS} in a production stack (environment: production)",
+                "logRetentionDays",
+                self.log_retention_days,
+            )
+        if self.secrets.recovery_window_days == 0:
+            raise invalid("must be between 7 and 30 in a production stack: deleted credentials stay restorable", "secrets.recoveryWindowDays", 0)
+        if not self.service.wait_for_steady_state:
+            raise invalid(
+                "must be true in a production stack: a rolled-back deployment must fail `pulumi up`",
+                "service.waitForSteadyState",
+                False,
+            )
 
-SECTIONS = ("network", "monolith", "db", "service", "autoscaling", "route", "dms", "cognito")
+
+SECTIONS = ("network", "monolith", "db", "service", "autoscaling", "route", "dms", "cognito", "secrets")
 """Structured keys that may be left out (or null) entirely: every setting in them then takes its default."""
 
 
@@ -163,6 +200,7 @@ class Network:
     vpc_id: pulumi.Input[str]
     service_subnet_ids: pulumi.Input[Sequence[str]]
     db_subnet_ids: pulumi.Input[Sequence[str]]
+    nat_gateway: bool
 
 
 @dataclass(frozen=True)
@@ -186,7 +224,12 @@ class StackConfig:
 
     stack: str
     region: str
+    account: str
+    """The one account of `aws:allowedAccountIds`."""
+    partition: str
     naming: Naming
+    environment: str
+    log_retention_days: int
     canary_weight: int
     alarm_emails: tuple[str, ...]
     tags: Mapping[str, str]
@@ -199,6 +242,7 @@ class StackConfig:
     route: RouteSettings
     dms: DmsSettings
     cognito: CognitoSettings
+    secrets: SecretsSettings
 
 
 def _project_keys() -> set[str]:
@@ -300,18 +344,33 @@ def describe(error: ErrorDetails, stack_file: str) -> str:
     return f"{key} {'items ' if items else ''}{expected}{shown} in {stack_file}"
 
 
-def _region(aws_config: pulumi.Config, stack_file: str) -> str:
+def _region(aws_config: pulumi.Config, stack_file: str) -> tuple[str, str]:
+    """The region and the one account the stack deploys into (`aws:allowedAccountIds`, which the provider enforces).
+
+    The key and topic policies name the account, so the stack must pin exactly one: the provider then refuses any
+    other credentials, and a preview knows every policy without asking AWS.
+    """
     region = aws_config.get("region")
     if region is None:
         raise ConfigError(f"aws:region is required (e.g. ap-northeast-1) in {stack_file}")
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
         raise ConfigError(f"aws:region must be an AWS region such as ap-northeast-1 (got {_quote(region)}) in {stack_file}")
     accounts = aws_config.get("allowedAccountIds")
-    if accounts is not None:
-        parsed = _value(accounts)
-        if not (isinstance(parsed, list) and parsed and all(isinstance(a, str) and re.fullmatch(r"\d{12}", a) for a in parsed)):
-            raise ConfigError(f"aws:allowedAccountIds must be a list of 12-digit AWS account ids (got {_quote(parsed)}) in {stack_file}")
-    return region
+    parsed = None if accounts is None else _value(accounts)
+    if not (isinstance(parsed, list) and len(parsed) == 1 and isinstance(parsed[0], str) and re.fullmatch(r"\d{12}", parsed[0])):
+        shown = "" if parsed is None else f" (got {_quote(parsed)})"
+        raise ConfigError(
+            f"aws:allowedAccountIds must list exactly one 12-digit AWS account id, the account this stack deploys into"
+            f"{shown} in {stack_file}"
+        )
+    return region, parsed[0]
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 def parse(values: Mapping[str, Any], stack_file: str) -> StackFile:
@@ -331,7 +390,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     config = config or pulumi.Config(PROJECT)
     stack = stack or pulumi.get_stack()
     stack_file = f"Pulumi.{stack}.yaml"
-    region = _region(aws_config or pulumi.Config("aws"), stack_file)
+    region, account = _region(aws_config or pulumi.Config("aws"), stack_file)
     raw = {key: config.get(key) for key in sorted(_project_keys())}
     settings = parse({key: _value(value) for key, value in raw.items() if value is not None}, stack_file)
     # Only now, with every key valid, may the StackReference (a resource) be declared.
@@ -342,7 +401,11 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     return StackConfig(
         stack=stack,
         region=region,
+        account=account,
+        partition=partition_of(region),
         naming=Naming.for_stack(PROJECT, stack, settings.name_prefix),
+        environment=settings.environment,
+        log_retention_days=settings.log_retention_days,
         canary_weight=settings.canary_weight,
         alarm_emails=settings.alarm_emails,
         tags={**settings.tags, "ManagedBy": "pulumi", "PulumiStack": f"{PROJECT}/{stack}"},
@@ -354,6 +417,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         route=settings.route,
         dms=dms,
         cognito=settings.cognito,
+        secrets=settings.secrets,
     )
 
 
@@ -367,7 +431,12 @@ def _existing_estate(settings: StackFile) -> tuple[Network, Monolith]:
         for section, name in pending:
             explicit[section][name] = reference.require_output(ref_settings.outputs.get(name, name))
     net, mono = explicit["network"], explicit["monolith"]
-    network = Network(vpc_id=net["vpcId"], service_subnet_ids=net["serviceSubnetIds"], db_subnet_ids=net["dbSubnetIds"])
+    network = Network(
+        vpc_id=net["vpcId"],
+        service_subnet_ids=net["serviceSubnetIds"],
+        db_subnet_ids=net["dbSubnetIds"],
+        nat_gateway=settings.network.nat_gateway,
+    )
     monolith = Monolith(
         listener_arn=mono["listenerArn"],
         alb_security_group_id=mono["albSecurityGroupId"],

@@ -13,7 +13,9 @@ from components.fargate_service import (
     ServiceSettings,
 )
 from components.image_repository import ImageRepository, ImageRepositoryArgs
+from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.monitoring import Monitoring, MonitoringArgs
+from components.secret_rotation import RotatedSecret, SecretRotation, SecretRotationArgs, SecretsSettings
 
 __all__ = [
     "AlbRoute",
@@ -29,13 +31,19 @@ __all__ = [
     "DmsSettings",
     "EcsCluster",
     "EcsClusterArgs",
+    "EncryptionKeys",
+    "EncryptionKeysArgs",
     "FargateService",
     "FargateServiceArgs",
     "ImageRepository",
     "ImageRepositoryArgs",
     "Monitoring",
     "MonitoringArgs",
+    "RotatedSecret",
     "RouteSettings",
+    "SecretRotation",
+    "SecretRotationArgs",
+    "SecretsSettings",
     "ServiceSettings",
     "TaskServiceDb",
     "TaskServiceDbArgs",

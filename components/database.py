@@ -1,14 +1,21 @@
 """TaskServiceDb: the Task Service's own RDS PostgreSQL 16 database.
 
 Creates, all parented to the component and named `<name>-...`:
-- a customer KMS key (rotation on) and alias, encrypting storage, Performance Insights and the password secret;
 - a DB subnet group on the isolated subnets and a security group admitting 5432 only from the security groups
-  passed to `admit()` (the service, DMS), which the program calls once those exist;
-- a `postgres16` parameter group forcing TLS and logging slow queries;
+  passed to `admit()` (the service, DMS, the rotation functions), which the program calls once those exist;
+- a `postgres16` parameter group forcing TLS, logging slow queries and fixing `max_connections` (static, so
+  `pending-reboot`), which the connections alarm is 80% of;
 - a generated master password (32 chars) kept in Secrets Manager as `task-service/db-password`, a JSON document
-  DMS and the service can read (username, password, host, port, dbname, engine);
-- the enhanced-monitoring IAM role and the log groups RDS exports into, with retention;
-- the Multi-AZ (per config) RDS instance, and alarms on CPU, connections, free storage and freeable memory.
+  DMS and the runbook read (username, password, host, port, dbname, engine);
+- the application's credentials, `task-service/db-app-credentials`: the least-privileged role the schema step
+  creates (`task_service_app`, DML on the six tables), in the keys the alternating-users rotation function reads
+  (the same plus `masterarn`). The service connects with these, never as the master user;
+- the enhanced-monitoring IAM role and the log groups RDS exports into, encrypted with the telemetry key;
+- the Multi-AZ (per config) RDS instance (CA `rds-ca-rsa2048-g1`), and alarms on CPU, connections, free storage
+  and freeable memory.
+Storage, Performance Insights and both secrets use the stack's data key (EncryptionKeys). Rotation changes the
+passwords after creation, so the program ignores them from then on (the instance's `password`, both secret
+versions): a deploy never puts an old password back.
 """
 
 from __future__ import annotations
@@ -22,14 +29,16 @@ import pulumi_random as random
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from components.common import assume_role_policy, metric_alarm
-from components.settings import IDENTIFIER, NON_EMPTY, Bool, LogRetentionDays, Settings, invalid, matches, one_of
+from components.settings import IDENTIFIER, NON_EMPTY, Bool, Settings, invalid, matches, one_of
 from task_service.naming import Naming, Role
 
 GIB = 1024**3
 MIB = 1024**2
-# RDS max_connections for db.t3.medium is ~400, but the digest sizes the pool at 100 and alarms at 80.
-CONNECTIONS_ALARM = 80
+CONNECTIONS_ALARM_PERCENT = 80
+"""Seed 001's "80 of 100": the alarm fires at 80% of the `max_connections` the parameter group sets."""
 MAX_STORAGE_GB = 65536
+CA_CERTIFICATE = "rds-ca-rsa2048-g1"
+"""RDS's current RSA-2048 authority (valid to 2061); rds-ca-2019 expired in 2024."""
 
 
 class DatabaseSettings(Settings):
@@ -54,9 +63,15 @@ class DatabaseSettings(Settings):
     performance_insights_retention_days: StrictInt = Field(7, ge=7, le=731)
     monitoring_interval: Annotated[StrictInt, one_of(0, 1, 5, 10, 15, 30, 60)] = 60
     """Enhanced monitoring interval in seconds (0 turns it off)."""
-    log_retention_days: LogRetentionDays = 30
+    max_connections: StrictInt = Field(100, ge=20, le=5000)
+    """`max_connections` of the parameter group (seed 001 sizes the pool at 100); the alarm fires at 80%."""
     name: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL identifier")] = "task_service"
     username: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL role name")] = "task_service_user"
+    """The master user (schema changes, DMS, rotation of the application's password)."""
+    app_username: Annotated[StrictStr, NON_EMPTY, matches(r"[a-z_][a-z0-9_]{0,56}", "a PostgreSQL role name of at most 57 characters")] = (
+        "task_service_app"
+    )
+    """The application's role; rotation alternates it with `<name>_clone` (63 characters at most in PostgreSQL)."""
 
     @model_validator(mode="after")
     def _cross_field(self) -> "DatabaseSettings":
@@ -66,7 +81,13 @@ class DatabaseSettings(Settings):
         days = self.performance_insights_retention_days
         if days != 7 and days % 31:
             raise invalid("must be 7 or a multiple of 31 up to 731", "performanceInsightsRetentionDays", days)
+        if self.app_username in (self.username, f"{self.username}_clone"):
+            raise invalid(f"must differ from db.username ({self.username})", "appUsername", self.app_username)
         return self
+
+    @property
+    def connections_alarm(self) -> int:
+        return self.max_connections * CONNECTIONS_ALARM_PERCENT // 100
 
     @property
     def storage_ceiling(self) -> int:
@@ -86,6 +107,13 @@ class TaskServiceDbArgs:
     """Isolated subnets in at least two AZs (ap-northeast-1a/1c)."""
     alarm_topic_arn: pulumi.Input[str]
     """SNS topic the alarms notify."""
+    kms_key_arn: pulumi.Input[str]
+    """The data key: storage, Performance Insights and both secrets."""
+    logs_kms_key_arn: pulumi.Input[str]
+    """The telemetry key, for the log groups RDS exports into."""
+    log_retention_days: int
+    recovery_window_days: int
+    """Days a deleted secret can be restored (0: deleted at once)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -93,9 +121,12 @@ class TaskServiceDb(pulumi.ComponentResource):
     """Multi-AZ, KMS-encrypted RDS PostgreSQL 16 with backups, Performance Insights, monitoring and alarms."""
 
     instance: aws.rds.Instance
-    kms_key: aws.kms.Key
     security_group: aws.ec2.SecurityGroup
     secret: aws.secretsmanager.Secret
+    """The master credentials (`task-service/db-password`)."""
+    app_secret: aws.secretsmanager.Secret
+    """The application's credentials (`task-service/db-app-credentials`)."""
+    secret_versions: list[aws.secretsmanager.SecretVersion]
     alarm_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: TaskServiceDbArgs, opts: pulumi.ResourceOptions | None = None):
@@ -104,18 +135,6 @@ class TaskServiceDb(pulumi.ComponentResource):
         self._tags = dict(args.tags)
         self._child = pulumi.ResourceOptions(parent=self)
         self.identifier = args.naming.of(Role.DB_INSTANCE)
-
-        self.kms_key = aws.kms.Key(
-            f"{name}-key",
-            description=f"{self.identifier}: storage, Performance Insights and credentials",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=self._tags,
-            opts=self._child,
-        )
-        aws.kms.Alias(
-            f"{name}-key-alias", name=args.naming.of(Role.DB_KMS_ALIAS), target_key_id=self.kms_key.key_id, opts=self._child
-        )
         sg_name = args.naming.of(Role.DB_SECURITY_GROUP)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
@@ -134,7 +153,7 @@ class TaskServiceDb(pulumi.ComponentResource):
             opts=self._child,
         )
         self.instance = self._instance(args, password)
-        self.secret = self._secret(args, password)
+        self.secret, self.app_secret, self.secret_versions = self._secrets(args, password)
         self.alarm_names = self._alarms(args)
         self.register_outputs(
             {
@@ -144,14 +163,14 @@ class TaskServiceDb(pulumi.ComponentResource):
                 "port": self.instance.port,
                 "engineVersion": self.instance.engine_version_actual,
                 "secretArn": self.secret.arn,
-                "kmsKeyArn": self.kms_key.arn,
+                "appSecretArn": self.app_secret.arn,
                 "securityGroupId": self.security_group.id,
                 "alarmNames": self.alarm_names,
             }
         )
 
     def admit(self, client: str, security_group_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
-        """Let one client's security group (the service, DMS) reach 5432; nothing else is ever admitted."""
+        """Let one client's security group (the service, DMS, rotation) reach 5432; nothing else is ever admitted."""
         return aws.vpc.SecurityGroupIngressRule(
             f"{self._name}-from-{client}",
             security_group_id=self.security_group.id,
@@ -165,7 +184,7 @@ class TaskServiceDb(pulumi.ComponentResource):
         )
 
     def _groups(self, args: TaskServiceDbArgs) -> tuple[aws.rds.SubnetGroup, aws.rds.ParameterGroup]:
-        """Where the instance lives (isolated subnets) and how it runs (TLS only, slow-query logging)."""
+        """Where the instance lives (isolated subnets) and how it runs (TLS only, slow-query logging, a fixed pool)."""
         subnet_group = aws.rds.SubnetGroup(
             f"{self._name}-subnets",
             name=args.naming.of(Role.DB_SUBNET_GROUP),
@@ -178,11 +197,15 @@ class TaskServiceDb(pulumi.ComponentResource):
             f"{self._name}-params",
             name=args.naming.of(Role.DB_PARAMETER_GROUP),
             family="postgres16",
-            description=f"{self.identifier}: TLS only, slow-query logging",
+            description=f"{self.identifier}: TLS only, slow-query logging, fixed max_connections",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="500"),
                 aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
+                # Static in PostgreSQL: RDS only accepts it with pending-reboot (applied at creation, else on reboot).
+                aws.rds.ParameterGroupParameterArgs(
+                    name="max_connections", value=str(args.settings.max_connections), apply_method="pending-reboot"
+                ),
             ],
             tags=self._tags,
             opts=self._child,
@@ -205,16 +228,18 @@ class TaskServiceDb(pulumi.ComponentResource):
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
             opts=child,
         )
-        # Created before the instance so RDS exports into groups with our retention, not never-expiring ones.
+        # Created before the instance so RDS exports into encrypted groups with our retention, not never-expiring,
+        # unencrypted ones of its own.
         log_groups: list[pulumi.Resource] = [
             aws.cloudwatch.LogGroup(
                 f"{name}-log-{kind}",
-                name=f"/aws/rds/instance/{self.identifier}/{kind}",
-                retention_in_days=args.settings.log_retention_days,
+                name=args.naming.of(role),
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.logs_kms_key_arn,
                 tags=self._tags,
                 opts=child,
             )
-            for kind in ("postgresql", "upgrade")
+            for kind, role in (("postgresql", Role.DB_POSTGRESQL_LOG_GROUP), ("upgrade", Role.DB_UPGRADE_LOG_GROUP))
         ]
         return role, [attachment, *log_groups]
 
@@ -238,7 +263,8 @@ class TaskServiceDb(pulumi.ComponentResource):
             allocated_storage=cfg.allocated_storage,
             max_allocated_storage=cfg.storage_ceiling,
             storage_encrypted=True,
-            kms_key_id=self.kms_key.arn,
+            kms_key_id=args.kms_key_arn,
+            ca_cert_identifier=CA_CERTIFICATE,
             multi_az=cfg.multi_az,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
@@ -254,44 +280,54 @@ class TaskServiceDb(pulumi.ComponentResource):
             skip_final_snapshot=not cfg.deletion_protection,
             final_snapshot_identifier=args.naming.of(Role.DB_FINAL_SNAPSHOT) if cfg.deletion_protection else None,
             performance_insights_enabled=True,
-            performance_insights_kms_key_id=self.kms_key.arn,
+            performance_insights_kms_key_id=args.kms_key_arn,
             performance_insights_retention_period=cfg.performance_insights_retention_days,
             monitoring_interval=cfg.monitoring_interval,
             monitoring_role_arn=monitoring_role.arn if cfg.monitoring_interval else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             apply_immediately=False,
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
+            # The master secret's rotation changes the password from then on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites, ignore_changes=["password"]),
         )
 
-    def _secret(self, args: TaskServiceDbArgs, password: random.RandomPassword) -> aws.secretsmanager.Secret:
-        """The credentials as one JSON document, in the keys DMS and the service read."""
+    def _secrets(
+        self, args: TaskServiceDbArgs, password: random.RandomPassword
+    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.Secret, list[aws.secretsmanager.SecretVersion]]:
+        """The master and the application credentials, each one JSON document in the keys its readers expect."""
         cfg = args.settings
+        connection = {"host": self.instance.address, "port": self.instance.port, "dbname": cfg.name, "engine": "postgres"}
+        master = self._secret(
+            args, "secret", Role.DB_SECRET, f"{self.identifier} master credentials (DMS, schema step, rotation)",
+            {"username": cfg.username, "password": password.result, **connection},
+        )
+        app_password = random.RandomPassword(f"{self._name}-app-password", length=32, special=False, opts=self._child)
+        app = self._secret(
+            args, "app-secret", Role.APP_DB_SECRET, f"{self.identifier} application credentials (the Task Service's own role)",
+            {"username": cfg.app_username, "password": app_password.result, **connection, "masterarn": master[0].arn},
+        )
+        return master[0], app[0], [master[1], app[1]]
+
+    def _secret(
+        self, args: TaskServiceDbArgs, suffix: str, role: Role, description: str, document: Mapping[str, pulumi.Input[object]]
+    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
         secret = aws.secretsmanager.Secret(
-            f"{self._name}-secret",
-            name=args.naming.of(Role.DB_SECRET),
-            description=f"{self.identifier} master credentials (read by the Task Service and DMS)",
-            kms_key_id=self.kms_key.arn,
-            recovery_window_in_days=7,
+            f"{self._name}-{suffix}",
+            name=args.naming.of(role),
+            description=description,
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=args.recovery_window_days,
             tags=self._tags,
             opts=self._child,
         )
-        aws.secretsmanager.SecretVersion(
-            f"{self._name}-secret-version",
+        version = aws.secretsmanager.SecretVersion(
+            f"{self._name}-{suffix}-version",
             secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps(
-                {
-                    "username": cfg.username,
-                    "password": password.result,
-                    "host": self.instance.address,
-                    "port": self.instance.port,
-                    "dbname": cfg.name,
-                    "engine": "postgres",
-                }
-            ),
-            opts=self._child,
+            secret_string=pulumi.Output.json_dumps(document),
+            # Written once; rotation owns the value afterwards.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secret_string"]),
         )
-        return secret
+        return secret, version
 
     def _alarms(self, args: TaskServiceDbArgs) -> pulumi.Output[list[str]]:
         # (resource suffix, role, description, metric, statistic, threshold, comparison)
@@ -300,10 +336,10 @@ class TaskServiceDb(pulumi.ComponentResource):
             (
                 "connections",
                 Role.ALARM_DB_CONNECTIONS,
-                f"RDS connections above {CONNECTIONS_ALARM} of 100 (critical)",
+                f"RDS connections above {args.settings.connections_alarm} of max_connections {args.settings.max_connections} (critical)",
                 "DatabaseConnections",
                 "Maximum",
-                CONNECTIONS_ALARM,
+                args.settings.connections_alarm,
                 "GreaterThanThreshold",
             ),
             (

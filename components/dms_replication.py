@@ -6,34 +6,52 @@ Creates, all parented to the component and named `<name>-...`:
 - an access role letting DMS read the two endpoint secrets (and decrypt them through Secrets Manager);
 - a replication subnet group on the private subnets, a security group with egress to both databases on 5432 and
   an ingress rule on the monolith DB's security group admitting it;
-- a private, KMS-encrypted replication instance (`dms.t3.medium`, 50 GB, Multi-AZ in prod);
+- the task log group DMS would otherwise create unencrypted on first write (`dms-tasks-<replication instance id>`),
+  encrypted with the telemetry key, with the stack's retention;
+- a private, KMS-encrypted replication instance (`dms.t3.medium`, 50 GB, Multi-AZ in prod) on a pinned engine
+  version (PostgreSQL 16 endpoints need 3.5.3 or later);
 - TLS source and target endpoints reading their credentials from Secrets Manager;
 - the replication task (`full-load-and-cdc`) with table mappings generated from the table list, validation and
   logging on, existing target tables left in place (the schema is applied by the runbook first). It is not
   started by the deploy: the runbook starts it (`python -m runbook dms start`);
-- an event subscription sending task and instance failures to the alarm topic.
+- EventBridge rules sending the task's and the instance's DMS events to the alarm topic (the route DMS recommends
+  from 3.4.6 on; SNS event subscriptions are the legacy one). The alarm topic's policy admits exactly these rules.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
 from components.common import assume_role_policy
-from components.settings import IDENTIFIER, NON_EMPTY, UNIQUE, Bool, Settings, matches, one_of
+from components.settings import IDENTIFIER, NON_EMPTY, UNIQUE, Bool, Settings, invalid, matches, one_of
 from task_service.naming import Naming, Role
 from task_service.tables import SCHEMA, TABLES
+
+
+MIN_ENGINE_VERSION = (3, 5, 3)
+"""The oldest DMS engine that supports PostgreSQL 16 as source and target."""
+
+
+def _engine_version(value: str) -> str:
+    parts = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", value)
+    if parts is None or tuple(int(p) for p in parts.groups()) < MIN_ENGINE_VERSION:
+        raise invalid("must be a DMS engine version of at least 3.5.3 (PostgreSQL 16 needs it), e.g. 3.6.1")
+    return value
 
 
 class DmsSettings(Settings):
     """`task-service:dms`: the replication instance and task (seed 001)."""
 
     enabled: Bool = False
+    engine_version: Annotated[StrictStr, AfterValidator(_engine_version)] = "3.6.1"
+    """Pinned: DMS upgrades a pinned instance itself only once the version is deprecated; raise it here then."""
     instance_class: Annotated[
         StrictStr, NON_EMPTY, matches(r"dms\.[a-z0-9]+\.[a-z0-9]+", "a DMS instance class such as dms.t3.medium")
     ] = "dms.t3.medium"
@@ -77,6 +95,9 @@ class DmsReplicationArgs:
     target: DmsEndpointSpec
     """The Task Service database (it admits DMS itself)."""
     kms_key_arn: pulumi.Input[str]
+    """The data key: the instance's storage and the endpoints' connection settings."""
+    logs_kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
     alarm_topic_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -119,6 +140,8 @@ class DmsReplication(pulumi.ComponentResource):
     tables: list[str]
     instance_id: str
     task_id: str
+    event_rules: list[str]
+    """Names of the EventBridge rules publishing to the alarm topic."""
 
     def __init__(self, name: str, args: DmsReplicationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:dms:DmsReplication", name, None, opts)
@@ -144,10 +167,21 @@ class DmsReplication(pulumi.ComponentResource):
             tags=self._tags,
             opts=after_roles,
         )
+        task_logs = aws.cloudwatch.LogGroup(
+            f"{name}-task-logs",
+            name=naming.of(Role.DMS_TASK_LOG_GROUP),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
+            tags=self._tags,
+            opts=self._child,
+        )
         self.replication_instance = aws.dms.ReplicationInstance(
             f"{name}-instance",
             replication_instance_id=self.instance_id,
             replication_instance_class=cfg.instance_class,
+            engine_version=cfg.engine_version,
+            # DMS counts 3.5 -> 3.6 as a major upgrade; raising the pin must be able to apply it.
+            allow_major_version_upgrade=True,
             allocated_storage=cfg.allocated_storage,
             multi_az=cfg.multi_az,
             publicly_accessible=False,
@@ -174,9 +208,9 @@ class DmsReplication(pulumi.ComponentResource):
             replication_task_settings=task_settings(),
             start_replication_task=False,
             tags=self._tags,
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[task_logs]),
         )
-        self._event_subscriptions(args)
+        self.event_rules = self._event_rules(args)
         self.register_outputs(
             {
                 "replicationInstanceArn": self.replication_instance.replication_instance_arn,
@@ -306,29 +340,33 @@ class DmsReplication(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_policy]),
         )
 
-    def _event_subscriptions(self, args: DmsReplicationArgs) -> None:
-        """Task and instance failures to the alarm topic."""
-        for suffix, role, source_type, source_id, categories in (
-            ("events", Role.DMS_TASK_EVENTS, "replication-task", self.replication_task.replication_task_id, ["failure", "state change"]),
-            (
-                "instance-events",
-                Role.DMS_INSTANCE_EVENTS,
-                "replication-instance",
-                self.replication_instance.replication_instance_id,
-                ["failure", "failover", "low storage"],
-            ),
+    def _event_rules(self, args: DmsReplicationArgs) -> list[str]:
+        """Every DMS event of the task and of the instance to the alarm topic, through EventBridge."""
+        names = []
+        for suffix, role, arn in (
+            ("events", Role.DMS_TASK_EVENTS, self.replication_task.replication_task_arn),
+            ("instance-events", Role.DMS_INSTANCE_EVENTS, self.replication_instance.replication_instance_arn),
         ):
-            aws.dms.EventSubscription(
+            rule_name = args.naming.of(role)
+            rule = aws.cloudwatch.EventRule(
                 f"{self._name}-{suffix}",
-                name=args.naming.of(role),
-                sns_topic_arn=args.alarm_topic_arn,
-                source_type=source_type,
-                source_ids=[source_id],
-                event_categories=categories,
-                enabled=True,
+                name=rule_name,
+                description=f"Every DMS event of the replication {suffix.split('-')[0] if suffix != 'events' else 'task'} to the alarm topic",
+                event_pattern=pulumi.Output.from_input(arn).apply(
+                    lambda resource: json.dumps({"source": ["aws.dms"], "resources": [resource]}, sort_keys=True)
+                ),
                 tags=self._tags,
                 opts=self._child,
             )
+            aws.cloudwatch.EventTarget(
+                f"{self._name}-{suffix}-to-alarms",
+                rule=rule.name,
+                target_id="alarm-topic",
+                arn=args.alarm_topic_arn,
+                opts=self._child,
+            )
+            names.append(rule_name)
+        return names
 
 
 def _secrets_access_policy(secret_arns: Sequence[str], region: str) -> str:
@@ -338,10 +376,15 @@ def _secrets_access_policy(secret_arns: Sequence[str], region: str) -> str:
             "Statement": [
                 {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": list(secret_arns)},
                 {
+                    # The monolith's secret has a key of its own: any key, but only through Secrets Manager and
+                    # only for these two secrets.
                     "Effect": "Allow",
                     "Action": "kms:Decrypt",
                     "Resource": "*",
-                    "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:SecretARN": list(secret_arns)},
+                    },
                 },
             ],
         }

@@ -1,6 +1,9 @@
 """EcsCluster: the ECS cluster the Task Service runs in (`task-service-cluster` in prod), Container Insights on.
 
-Apart from the service, as awsx splits them: a cluster holds services, and outlives any one of them.
+Creates, parented to the component and named `<name>-...`: the cluster, and before it Container Insights'
+performance log group `/aws/ecs/containerinsights/<cluster>/performance`, encrypted with the telemetry key and with
+the stack's retention (CloudWatch would otherwise create it on first write, unencrypted). Apart from the service,
+as awsx splits them: a cluster holds services, and outlives any one of them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class EcsClusterArgs:
     """Inputs of EcsCluster."""
 
     naming: Naming
+    logs_kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -29,12 +34,21 @@ class EcsCluster(pulumi.ComponentResource):
     """An ECS cluster with Container Insights."""
 
     cluster: aws.ecs.Cluster
+    insights_log_group: aws.cloudwatch.LogGroup
     cluster_name: str
     """The cluster's physical name, known before deployment (alarm and dashboard dimensions use it)."""
 
     def __init__(self, name: str, args: EcsClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:ecs:EcsCluster", name, None, opts)
         self.cluster_name = args.naming.of(Role.CLUSTER)
+        self.insights_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-insights-logs",
+            name=args.naming.of(Role.CONTAINER_INSIGHTS_LOG_GROUP),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=self.cluster_name,
@@ -42,6 +56,7 @@ class EcsCluster(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                depends_on=[self.insights_log_group],
                 aliases=[pulumi.Alias(name="task-service-cluster", parent=pulumi.resource.create_urn(*_FORMER_PARENT))],
             ),
         )

@@ -1,17 +1,25 @@
 """FargateService: the Task Service container on ECS Fargate.
 
 Creates, all parented to the component and named `<name>-...`:
-- the log group `/ecs/task-service` with retention;
-- the Cognito config secret `task-service/cognito-config` (`{"user_pool_id", "client_id"}`);
+- the log group `/ecs/task-service`, encrypted with the telemetry key, with the stack's retention;
+- the Cognito config secret `task-service/cognito-config` (`{"user_pool_id", "client_id"}`): static identifiers,
+  nothing to rotate;
 - `task-service-execution-role` (ECS task execution policy plus read access to exactly the two secrets it
-  injects) and `task-service-task-role` (no permissions: the app reaches AWS only through what it is given);
-- the task definition (512 CPU / 1024 MB, port 3001, secrets injected, non-root, read-only root filesystem);
+  injects, decrypting through Secrets Manager only) and `task-service-task-role` (no permissions);
 - a security group admitting only the ALB's security group on the container port;
+- CPU/memory alarms;
+and, once `service.image` is set:
+- the task definition (512 CPU / 1024 MB, port 3001, the application's credentials and the Cognito config
+  injected, non-root, read-only root filesystem);
 - the service `task-service` (private subnets, no public IP, circuit breaker with rollback; the desired count is
-  ignored after creation because autoscaling owns it);
-- autoscaling (min/max from config, CPU and memory target tracking) and CPU/memory alarms.
-The image repository and the cluster are components of their own (ImageRepository, EcsCluster). Names shown are
-prod's; every physical name comes from the stack's Naming.
+  ignored after creation because autoscaling owns it), created only after both secrets hold a value;
+- autoscaling (min/max from config, CPU and memory target tracking).
+
+Without an image the stack is parked: everything the image needs exists (the repository, the cluster, the roles,
+the route at weight 0) but nothing points at an image that cannot exist yet. The deploy that sets the image
+creates the service, so `wait_for_steady_state` really waits for its first tasks. The image repository and the
+cluster are components of their own (ImageRepository, EcsCluster). Names shown are prod's; every physical name
+comes from the stack's Naming.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import pulumi_aws as aws
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from components.common import assume_role_policy, metric_alarm
-from components.settings import NON_EMPTY, LogRetentionDays, Settings, Text, invalid, matches, one_of
+from components.settings import NON_EMPTY, Bool, Settings, invalid, matches, one_of
 from task_service.naming import Naming, Role
 
 # Fargate's valid (cpu -> memory MiB) pairs; anything else fails at RegisterTaskDefinition time.
@@ -41,15 +49,28 @@ FARGATE_MEMORY: dict[int, range] = {
 class ServiceSettings(Settings):
     """`task-service:service`: the container and its sizing."""
 
-    image: Text
-    """The container image (registry/repository:tag or @digest)."""
+    image: Annotated[
+        StrictStr,
+        NON_EMPTY,
+        matches(
+            r"[a-z0-9][\w.\-/:]*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})",
+            "an image with a tag or digest (registry/repository:tag or @sha256:...)",
+        ),
+    ] | None = None
+    """The container image (registry/repository:tag or @sha256:digest). Unset: the stack is parked (first deploy)."""
+    wait_for_steady_state: Bool = True
+    """Make `pulumi up` wait for the deployment to finish and fail when ECS rolls it back (required in production)."""
     cpu: Annotated[StrictInt, one_of(*FARGATE_MEMORY)] = 512
     memory: StrictInt = Field(1024, ge=512, le=30720)
     container_port: StrictInt = Field(3001, ge=1, le=65535)
     desired_count: StrictInt = Field(2, ge=0, le=100)
     """Initial task count; autoscaling owns it afterwards."""
     health_check_path: Annotated[StrictStr, NON_EMPTY, matches(r"/\S*", "a path starting with /")] = "/health"
-    log_retention_days: LogRetentionDays = 30
+
+    @property
+    def parked(self) -> bool:
+        """No image configured yet: no task definition, no service."""
+        return self.image is None
 
     @model_validator(mode="after")
     def _fargate_size(self) -> "ServiceSettings":
@@ -113,9 +134,15 @@ class FargateServiceArgs:
     db_host: pulumi.Input[str]
     db_port: pulumi.Input[int]
     db_name: str
-    db_secret_arn: pulumi.Input[str]
+    app_db_secret_arn: pulumi.Input[str]
+    """The application's credentials (never the master user's)."""
+    app_db_secret_version: pulumi.Resource
+    """Tasks start only once the credentials secret holds a value."""
     secrets_kms_key_arn: pulumi.Input[str]
     """Key encrypting the injected secrets; the execution role may decrypt with it via Secrets Manager only."""
+    logs_kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    recovery_window_days: int
     alarm_topic_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -126,13 +153,14 @@ class FargateService(pulumi.ComponentResource):
     log_group: aws.cloudwatch.LogGroup
     execution_role: aws.iam.Role
     task_role: aws.iam.Role
-    task_definition: aws.ecs.TaskDefinition
     security_group: aws.ec2.SecurityGroup
-    service: aws.ecs.Service
-    scaling_target: aws.appautoscaling.Target
     cognito_secret: aws.secretsmanager.Secret
+    task_definition: aws.ecs.TaskDefinition | None
+    service: aws.ecs.Service | None
+    """None while parked (no image yet)."""
     alarm_names: pulumi.Output[list[str]]
     service_name: str
+    task_family: str
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:fargate:FargateService", name, None, opts)
@@ -140,38 +168,43 @@ class FargateService(pulumi.ComponentResource):
         self._tags = dict(args.tags)
         self._child = pulumi.ResourceOptions(parent=self)
         self.service_name = args.naming.of(Role.SERVICE)
+        self.task_family = args.naming.of(Role.TASK_FAMILY)
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=args.naming.of(Role.SERVICE_LOG_GROUP),
-            retention_in_days=args.service.log_retention_days,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
             tags=self._tags,
             opts=self._child,
         )
         self.cognito_secret = aws.secretsmanager.Secret(
             f"{name}-cognito-secret",
             name=args.naming.of(Role.COGNITO_SECRET),
-            description="Cognito user pool and app client the Task Service verifies tokens against",
+            description="Cognito user pool and app client the Task Service verifies tokens against (static: not rotated)",
             kms_key_id=args.secrets_kms_key_arn,
-            recovery_window_in_days=7,
+            recovery_window_in_days=args.recovery_window_days,
             tags=self._tags,
             opts=self._child,
         )
-        aws.secretsmanager.SecretVersion(
+        cognito_version = aws.secretsmanager.SecretVersion(
             f"{name}-cognito-secret-version",
             secret_id=self.cognito_secret.id,
             secret_string=json.dumps({"user_pool_id": args.cognito.user_pool_id, "client_id": args.cognito.client_id}),
             opts=self._child,
         )
         self._roles(args)
-        self.task_definition = self._task_definition(args)
         self.security_group = self._security_group(args)
-        self.service = self._service(args)
-        self.scaling_target = self._autoscaling(args)
+        self.task_definition, self.service = None, None
+        if not args.service.parked:
+            secrets_ready = [args.app_db_secret_version, cognito_version]
+            self.task_definition = self._task_definition(args, secrets_ready)
+            self.service = self._service(args, self.task_definition, secrets_ready)
+            self._autoscaling(args, self.service)
         self.alarm_names = self._alarms(args)
         self.register_outputs(
             {
-                "serviceName": self.service.name,
-                "taskDefinitionFamily": self.task_definition.family,
+                "serviceName": self.service.name if self.service else self.service_name,
+                "taskDefinitionFamily": self.task_definition.family if self.task_definition else self.task_family,
                 "logGroupName": self.log_group.name,
                 "executionRoleName": self.execution_role.name,
                 "taskRoleName": self.task_role.name,
@@ -201,7 +234,7 @@ class FargateService(pulumi.ComponentResource):
             f"{name}-execution-secrets",
             name="read-injected-secrets",
             role=self.execution_role.id,
-            policy=pulumi.Output.all(args.db_secret_arn, self.cognito_secret.arn, args.secrets_kms_key_arn).apply(
+            policy=pulumi.Output.all(args.app_db_secret_arn, self.cognito_secret.arn, args.secrets_kms_key_arn).apply(
                 lambda arns: _secrets_read_policy(arns[0], arns[1], arns[2], args.region)
             ),
             opts=child,
@@ -215,12 +248,12 @@ class FargateService(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _task_definition(self, args: FargateServiceArgs) -> aws.ecs.TaskDefinition:
+    def _task_definition(self, args: FargateServiceArgs, secrets_ready: Sequence[pulumi.Resource]) -> aws.ecs.TaskDefinition:
         svc = args.service
         container = args.naming.of(Role.CONTAINER)
         return aws.ecs.TaskDefinition(
             f"{self._name}-task",
-            family=args.naming.of(Role.TASK_FAMILY),
+            family=self.task_family,
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",
             cpu=str(svc.cpu),
@@ -230,10 +263,10 @@ class FargateService(pulumi.ComponentResource):
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX", cpu_architecture="X86_64"),
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
             container_definitions=pulumi.Output.all(
-                args.db_host, args.db_port, args.db_secret_arn, self.cognito_secret.arn, self.log_group.name
+                args.db_host, args.db_port, args.app_db_secret_arn, self.cognito_secret.arn, self.log_group.name
             ).apply(lambda v: _container_definitions(args, container, v[0], v[1], v[2], v[3], v[4])),
             tags=self._tags,
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(secrets_ready)),
         )
 
     def _security_group(self, args: FargateServiceArgs) -> aws.ec2.SecurityGroup:
@@ -269,13 +302,21 @@ class FargateService(pulumi.ComponentResource):
         )
         return group
 
-    def _service(self, args: FargateServiceArgs) -> aws.ecs.Service:
+    def _service(
+        self, args: FargateServiceArgs, task_definition: aws.ecs.TaskDefinition, secrets_ready: Sequence[pulumi.Resource]
+    ) -> aws.ecs.Service:
+        """The service, created only after the listener rule and both injected secrets' values exist.
+
+        `wait_for_steady_state` makes the provider follow the ECS deployment to its end: a deployment the circuit
+        breaker rolls back (tasks that cannot start: a missing image, unreadable secrets) fails `pulumi up` instead
+        of reporting success. Production requires it (validated); dev may skip the wait to iterate faster.
+        """
         svc = args.service
         return aws.ecs.Service(
             f"{self._name}-service",
             name=self.service_name,
             cluster=args.cluster_arn,
-            task_definition=self.task_definition.arn,
+            task_definition=task_definition.arn,
             launch_type="FARGATE",
             platform_version="LATEST",
             desired_count=svc.desired_count,
@@ -297,23 +338,23 @@ class FargateService(pulumi.ComponentResource):
             ],
             enable_ecs_managed_tags=True,
             propagate_tags="SERVICE",
-            wait_for_steady_state=False,
+            wait_for_steady_state=svc.wait_for_steady_state,
             tags=self._tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[args.listener_rule],
+                depends_on=[args.listener_rule, *secrets_ready],
                 # Autoscaling owns the running count; a deploy must not reset it to the configured one.
                 ignore_changes=["desired_count"],
             ),
         )
 
-    def _autoscaling(self, args: FargateServiceArgs) -> aws.appautoscaling.Target:
+    def _autoscaling(self, args: FargateServiceArgs, service: aws.ecs.Service) -> aws.appautoscaling.Target:
         scaling = args.autoscaling
         target = aws.appautoscaling.Target(
             f"{self._name}-scaling-target",
             service_namespace="ecs",
             scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat("service/", args.cluster_name, "/", self.service.name),
+            resource_id=pulumi.Output.concat("service/", args.cluster_name, "/", service.name),
             min_capacity=scaling.min,
             max_capacity=scaling.max,
             tags=self._tags,
@@ -364,7 +405,7 @@ class FargateService(pulumi.ComponentResource):
 
 
 def _secrets_read_policy(db_secret_arn: str, cognito_secret_arn: str, kms_key_arn: str, region: str) -> str:
-    """GetSecretValue on exactly the two injected secrets, and decrypt through Secrets Manager only."""
+    """GetSecretValue on exactly the two injected secrets, and decrypt through Secrets Manager, for those two only."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -380,7 +421,10 @@ def _secrets_read_policy(db_secret_arn: str, cognito_secret_arn: str, kms_key_ar
                     "Effect": "Allow",
                     "Action": "kms:Decrypt",
                     "Resource": kms_key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:SecretARN": [db_secret_arn, cognito_secret_arn]},
+                    },
                 },
             ],
         }
@@ -394,7 +438,7 @@ def _container_definitions(
     port = svc.container_port
     container: dict[str, Any] = {
         "name": name,
-        "image": svc.image,
+        "image": str(svc.image),
         "essential": True,
         # A numeric uid: the image need not define a user, and the task never runs as root.
         "user": "1000:1000",

@@ -40,7 +40,11 @@ DB_PORT = Output("dbPort", "integer", "the RDS port, 5432")
 DB_NAME = Output("dbName", "string", "the Task Service database, `task_service`")
 DB_USERNAME = Output("dbUsername", "string", "the database master user, `task_service_user`")
 DB_SECRET_ARN = Output(
-    "dbSecretArn", "string", "the ARN of the credentials secret (`task-service/db-password` in prod); never the password"
+    "dbSecretArn", "string", "the ARN of the master credentials secret (`task-service/db-password` in prod); never the password"
+)
+DB_APP_USERNAME = Output("dbAppUsername", "string", "the application's database role, `task_service_app` (rotation alternates it with `<role>_clone`)")
+DB_APP_SECRET_ARN = Output(
+    "dbAppSecretArn", "string", "the ARN of the application's credentials secret (`task-service/db-app-credentials` in prod)"
 )
 DB_ENGINE_VERSION = Output("dbEngineVersion", "string", "the running engine version, e.g. 16.4 (config pins only the major)")
 DB_SECURITY_GROUP_ID = Output("dbSecurityGroupId", "string", "the database's security group")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from dataclasses import dataclass
 from enum import Enum
 
@@ -56,6 +57,10 @@ class Kind(Enum):
     KMS_ALIAS = Rule(256, r"alias/(?!aws/)[A-Za-z0-9/_-]+")
     SECURITY_GROUP = Rule(255, r"(?!sg-)[A-Za-z0-9 ._:/()#,@\[\]+=&;{}!$*-]+")
     SCALING_POLICY = Rule(256, r"[^\x00-\x1f:/]+")
+    LAMBDA_FUNCTION = Rule(64, r"[A-Za-z0-9_-]+")
+    EVENT_RULE = Rule(64, r"[.\-_A-Za-z0-9]+")
+    SAR_STACK = Rule(113, r"[A-Za-z][A-Za-z0-9-]*")
+    """A Serverless Application Repository stack: CloudFormation's 128 characters less the `serverlessrepo-` prefix."""
 
 
 class Role(Enum):
@@ -70,8 +75,22 @@ class Role(Enum):
     DB_PARAMETER_GROUP = ("{prefix}-db-postgres16", Kind.RDS_GROUP)
     DB_SECURITY_GROUP = ("{prefix}-db-sg", Kind.SECURITY_GROUP)
     DB_MONITORING_ROLE = ("{prefix}-db-monitoring", Kind.IAM_ROLE)
-    DB_KMS_ALIAS = ("alias/{prefix}-db", Kind.KMS_ALIAS)
     DB_SECRET = ("{prefix}/db-password", Kind.SECRET)
+    APP_DB_SECRET = ("{prefix}/db-app-credentials", Kind.SECRET)
+    DB_POSTGRESQL_LOG_GROUP = ("/aws/rds/instance/{db_instance}/postgresql", Kind.LOG_GROUP)
+    DB_UPGRADE_LOG_GROUP = ("/aws/rds/instance/{db_instance}/upgrade", Kind.LOG_GROUP)
+
+    DATA_KMS_ALIAS = ("alias/{prefix}-data", Kind.KMS_ALIAS)
+    TELEMETRY_KMS_ALIAS = ("alias/{prefix}-telemetry", Kind.KMS_ALIAS)
+
+    MASTER_ROTATION_FUNCTION = ("{prefix}-rotate-master", Kind.LAMBDA_FUNCTION)
+    APP_ROTATION_FUNCTION = ("{prefix}-rotate-app", Kind.LAMBDA_FUNCTION)
+    MASTER_ROTATION_STACK = ("{prefix}-rotate-master", Kind.SAR_STACK)
+    APP_ROTATION_STACK = ("{prefix}-rotate-app", Kind.SAR_STACK)
+    MASTER_ROTATION_LOG_GROUP = ("/aws/lambda/{master_rotation}", Kind.LOG_GROUP)
+    APP_ROTATION_LOG_GROUP = ("/aws/lambda/{app_rotation}", Kind.LOG_GROUP)
+    ROTATION_SECURITY_GROUP = ("{prefix}-rotation-sg", Kind.SECURITY_GROUP)
+    SECRETS_ENDPOINT_SECURITY_GROUP = ("{prefix}-secretsmanager-endpoint-sg", Kind.SECURITY_GROUP)
 
     ECR_REPOSITORY = ("{prefix}", Kind.ECR_REPOSITORY)
     CLUSTER = ("{prefix}-cluster", Kind.ECS)
@@ -79,6 +98,7 @@ class Role(Enum):
     TASK_FAMILY = ("{prefix}", Kind.ECS)
     CONTAINER = ("{prefix}", Kind.ECS)
     SERVICE_LOG_GROUP = ("/ecs/{prefix}", Kind.LOG_GROUP)
+    CONTAINER_INSIGHTS_LOG_GROUP = ("/aws/ecs/containerinsights/{cluster}/performance", Kind.LOG_GROUP)
     SERVICE_SECURITY_GROUP = ("{prefix}-sg", Kind.SECURITY_GROUP)
     EXECUTION_ROLE = ("{prefix}-execution-role", Kind.IAM_ROLE)
     TASK_ROLE = ("{prefix}-task-role", Kind.IAM_ROLE)
@@ -95,8 +115,9 @@ class Role(Enum):
     DMS_SOURCE_ENDPOINT = ("{prefix}-source", Kind.DMS_IDENTIFIER)
     DMS_TARGET_ENDPOINT = ("{prefix}-target", Kind.DMS_IDENTIFIER)
     DMS_TASK = ("{prefix}-{migration_type}", Kind.DMS_IDENTIFIER)
-    DMS_TASK_EVENTS = ("{prefix}-dms-task-events", Kind.DMS_IDENTIFIER)
-    DMS_INSTANCE_EVENTS = ("{prefix}-dms-instance-events", Kind.DMS_IDENTIFIER)
+    DMS_TASK_LOG_GROUP = ("dms-tasks-{dms_instance}", Kind.LOG_GROUP)
+    DMS_TASK_EVENTS = ("{prefix}-dms-task-events", Kind.EVENT_RULE)
+    DMS_INSTANCE_EVENTS = ("{prefix}-dms-instance-events", Kind.EVENT_RULE)
     DMS_VPC_ROLE = ("dms-vpc-role", Kind.IAM_ROLE)
     DMS_LOGS_ROLE = ("dms-cloudwatch-logs-role", Kind.IAM_ROLE)
 
@@ -124,6 +145,16 @@ class Role(Enum):
         """Named by AWS convention, the same in every stack of an account."""
         return "{" not in self.template
 
+
+REFERENCES: dict[str, Role] = {
+    "db_instance": Role.DB_INSTANCE,
+    "cluster": Role.CLUSTER,
+    "dms_instance": Role.DMS_INSTANCE,
+    "master_rotation": Role.MASTER_ROTATION_FUNCTION,
+    "app_rotation": Role.APP_ROTATION_FUNCTION,
+}
+"""Placeholders naming another role's physical name: the groups AWS names after a resource (`dms-tasks-<instance>`,
+`/aws/lambda/<function>`) follow that resource's name even when it had to be shortened."""
 
 PREFIX_PATTERN = r"[a-z](?:-?[a-z0-9])*"
 """An explicit prefix: lower-case letters, digits and single hyphens, starting with a letter."""
@@ -172,7 +203,9 @@ def fit(name: str, rule: Rule) -> str:
 
 def physical_name(prefix: str, role: Role, **fields: str) -> str:
     """The AWS name of `role` for a stack with this prefix (`fields` fill other placeholders, e.g. migration_type)."""
-    name = fit(role.template.format(prefix=prefix, Prefix=camel(prefix), **fields), role.kind.value)
+    placeholders = {field for _, field, _, _ in string.Formatter().parse(role.template) if field}
+    references = {key: physical_name(prefix, REFERENCES[key]) for key in placeholders & set(REFERENCES) - set(fields)}
+    name = fit(role.template.format(prefix=prefix, Prefix=camel(prefix), **references, **fields), role.kind.value)
     if not role.kind.value.accepts(name):
         raise ValueError(f"{role.name} name {name!r} breaks AWS's rule for {role.kind.name} ({role.kind.value.pattern})")
     return name
@@ -191,6 +224,57 @@ class Naming:
     def of(self, role: Role, **fields: str) -> str:
         return physical_name(self.prefix, role, **fields)
 
+    def log_groups(self, *, dms: bool) -> list[str]:
+        """Every log group the stack creates, DMS's only with DMS on (the telemetry key's policy names exactly these)."""
+        roles = [role for role in Role if role.kind is Kind.LOG_GROUP and (dms or role is not Role.DMS_TASK_LOG_GROUP)]
+        return [self.of(role) for role in roles]
+
     def alarm_names(self) -> list[str]:
         """Every alarm the stack creates, sorted (the `alarmNames` output of a stack with all components)."""
         return sorted(self.of(role) for role in Role if role.kind is Kind.ALARM)
+
+
+@dataclass(frozen=True)
+class Arns:
+    """ARNs of the stack's own named resources, built before those exist: key, topic and IAM policies name them."""
+
+    partition: str
+    region: str
+    account: str
+
+    def _arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:{resource}"
+
+    @property
+    def root(self) -> str:
+        """The account as a principal: IAM policies of the account's own principals decide from there."""
+        return self._arn("iam", "root", region=False)
+
+    def role(self, name: str) -> str:
+        return self._arn("iam", f"role/{name}", region=False)
+
+    def log_group(self, name: str) -> str:
+        """As CloudWatch Logs puts it in the `aws:logs:arn` encryption context: no trailing `:*`."""
+        return self._arn("logs", f"log-group:{name}")
+
+    def function(self, name: str) -> str:
+        return self._arn("lambda", f"function:{name}")
+
+    def topic(self, name: str) -> str:
+        return self._arn("sns", name)
+
+    def event_rule(self, name: str) -> str:
+        """A rule on the account's default event bus."""
+        return self._arn("events", f"rule/{name}")
+
+    def alarms(self, prefix: str) -> str:
+        """Every alarm whose name starts with the stack's prefix."""
+        return self._arn("cloudwatch", f"alarm:{prefix}-*")
+
+    def secrets(self, prefix: str) -> str:
+        """Every secret named `<prefix>/...` (Secrets Manager appends `-` and six random characters)."""
+        return self._arn("secretsmanager", f"secret:{prefix}/*")
+
+    def via(self, service: str) -> str:
+        """The `kms:ViaService` value of a regional AWS service."""
+        return f"{service}.{self.region}.amazonaws.com"

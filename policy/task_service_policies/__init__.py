@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
-from . import availability, backups, canary, encryption, monitoring, network, tags
+from . import availability, backups, canary, encryption, monitoring, network, secrets, tags
 
 ALL_POLICIES: list[Policy] = [
     *encryption.POLICIES,
+    *secrets.POLICIES,
     *backups.POLICIES,
     *availability.POLICIES,
     *monitoring.POLICIES,

@@ -1,4 +1,4 @@
-"""Encryption at rest and in transit: RDS (storage and Performance Insights), DMS, ECR, Secrets Manager, logs."""
+"""Encryption at rest and in transit: RDS (storage and Performance Insights), DMS, ECR, Secrets Manager, logs, SNS."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .common import (
     LOG_GROUP,
     RDS_INSTANCE,
     SECRET,
+    SNS_TOPIC,
     as_list,
     as_number,
     dig,
@@ -97,6 +98,20 @@ def _check_log_group(args: ResourceValidationArgs, cfg: Mapping[str, Any], repor
         report("retentionInDays is not set, so logs are kept (and billed) forever.")
     elif days < minimum:
         report(f"retentionInDays is {fmt_number(days)}; at least {fmt_number(minimum)} is required.")
+
+
+def _check_log_group_key(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
+    if not _customer_key(args.props, "kmsKeyId"):
+        report("kmsKeyId is not set: the log group is encrypted only with CloudWatch Logs' own key, which no key "
+               "policy governs and no one can revoke.")
+
+
+def _check_sns_topic(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
+    if not is_set(args.props, "kmsMasterKeyId"):
+        report("kmsMasterKeyId is not set, so messages (alarm details, DMS events) are stored unencrypted.")
+    elif cfg["requireCustomerKey"] and not _customer_key(args.props, "kmsMasterKeyId"):
+        report("kmsMasterKeyId is the AWS-managed alias/aws/sns key, whose policy no AWS service may use: CloudWatch "
+               "alarms and EventBridge rules could no longer publish to the topic.")
 
 
 def _check_kms_rotation(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
@@ -210,6 +225,27 @@ kms_key_rotation = resource_policy(
     severity=Severity.MEDIUM,
 )
 
+log_group_customer_key = resource_policy(
+    name="log-group-customer-key",
+    area="encryption",
+    description="CloudWatch log groups are encrypted with a customer-managed KMS key.",
+    resource_types=[LOG_GROUP],
+    check=_check_log_group_key,
+    remediation="set kmsKeyId to the stack's telemetry key ARN; its key policy must let logs.<region>.amazonaws.com "
+                "use it for this log group (kms:EncryptionContext:aws:logs:arn).",
+)
+
+sns_topic_encrypted = resource_policy(
+    name="sns-topic-encrypted",
+    area="encryption",
+    description="SNS topics are encrypted with a customer-managed KMS key their publishers may use.",
+    resource_types=[SNS_TOPIC],
+    check=_check_sns_topic,
+    remediation="set kmsMasterKeyId to the stack's telemetry key ARN, whose policy admits the topic's publishers "
+                "(cloudwatch.amazonaws.com, events.amazonaws.com) for this topic.",
+    config=_CUSTOMER_KEY_SCHEMA,
+)
+
 POLICIES = [
     rds_storage_encrypted,
     rds_performance_insights_encrypted,
@@ -218,5 +254,7 @@ POLICIES = [
     ecr_encryption,
     secrets_customer_key,
     log_group_retention,
+    log_group_customer_key,
+    sns_topic_encrypted,
     kms_key_rotation,
 ]

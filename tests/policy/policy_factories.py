@@ -26,6 +26,8 @@ TAGS = {"Project": "myteacher", "Service": "task-service", "Environment": "prod"
 RDS = "aws:rds/instance:Instance"
 KMS = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+SNS_TOPIC = "aws:sns/topic:Topic"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 ECR = "aws:ecr/repository:Repository"
@@ -83,7 +85,21 @@ def secret(**changes: Any) -> dict[str, Any]:
 
 
 def log_group(**changes: Any) -> dict[str, Any]:
-    return {"name": "/ecs/task-service", "retentionInDays": 90, "kmsKeyId": KMS_ARN, "tags": dict(TAGS), **changes}
+    return {"name": "/ecs/task-service", "retentionInDays": 365, "kmsKeyId": KMS_ARN, "tags": dict(TAGS), **changes}
+
+
+def sns_topic(**changes: Any) -> dict[str, Any]:
+    return {"name": "task-service-alarms", "kmsMasterKeyId": KMS_ARN, "tags": dict(TAGS), **changes}
+
+
+def secret_rotation(**changes: Any) -> dict[str, Any]:
+    return {
+        "secretId": "task-service/db-password",
+        "rotationLambdaArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:task-service-rotate-master",
+        "rotationRules": {"automaticallyAfterDays": 30},
+        "rotateImmediately": False,
+        **changes,
+    }
 
 
 def ecr(**changes: Any) -> dict[str, Any]:
@@ -240,8 +256,10 @@ def resource(type_: str, name: str, props: dict[str, Any], stack: str = "prod") 
 STACK_FACTORIES: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
     (KMS, "task-service-key", kms_key),
     (SECRET, "task-service-db-password", secret),
-    (SECRET, "task-service-cognito-config", secret),
+    (SECRET, "task-service-cognito-config", lambda: secret(name="task-service/cognito-config")),
+    (SECRET_ROTATION, "task-service-rotation-master", secret_rotation),
     (LOG_GROUP, "task-service-logs", log_group),
+    (SNS_TOPIC, "task-service-alarms", sns_topic),
     (RDS, "task-service-db", rds),
     (ECR, "task-service", ecr),
     (SG, "task-service-db-sg", security_group),

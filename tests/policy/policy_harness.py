@@ -62,12 +62,17 @@ def run(policy: Policy, type_: str, props: Mapping[str, Any], *, name: str = "ta
 
 
 def run_stack(policy: Policy, resources: list[tuple[str, str, Mapping[str, Any]]],
-              config: Optional[Mapping[str, Any]] = None) -> Outcome:
-    """Validate a stack given as (type, name, props) triples."""
+              config: Optional[Mapping[str, Any]] = None,
+              links: Optional[Mapping[str, Mapping[str, list[str]]]] = None) -> Outcome:
+    """Validate a stack given as (type, name, props) triples; `links` gives property dependencies by name
+    (`{"rotation": {"secretId": ["secret"]}}`), as the SDK resolves them from the engine's URNs."""
     items = [
         PolicyResource(t, _props(p), f"urn:pulumi:prod::task-service::{t}::{n}", n, _opts(), None, None, [], {})
         for t, n, p in resources
     ]
+    by_name = {item.name: item for item in items}
+    for name, properties in (links or {}).items():
+        by_name[name].property_dependencies = {key: [by_name[n] for n in names] for key, names in properties.items()}
     outcome = Outcome()
 
     def report(message: str, urn: Optional[str] = None) -> None:

@@ -32,7 +32,7 @@ def test_policy_is_documented(policy: Any) -> None:
     assert policy.description.endswith(".") and len(policy.description) > 20
     assert policy.remediation_steps and policy.severity is not None and policy.enforcement_level is not None
     assert policy.tags and policy.tags[0] in {"encryption", "backups", "availability", "monitoring", "network",
-                                              "canary", "tags"}
+                                              "canary", "tags", "secrets"}
 
 
 @pytest.mark.parametrize("policy", ALL_POLICIES, ids=lambda p: p.name)

@@ -90,6 +90,43 @@ def test_single_property_mutations_are_caught(prod_pack: PolicyPackServer, prod_
     assert names(result, "mandatory") == {policy}
 
 
+def _drop_key(field: str) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        props.pop(field, None)
+    return change
+
+
+def test_an_unencrypted_log_group_is_caught(prod_pack: PolicyPackServer, prod_resources: list[Resource]) -> None:
+    """Every log group of the program is checked; one without the telemetry key is named."""
+    groups = [r for r in prod_resources if r.type == "aws:cloudwatch/logGroup:LogGroup"]
+    assert len(groups) == 7
+    for victim in (groups[0], groups[-1]):
+        stack = [r if r is not victim else copy.copy(r) for r in prod_resources]
+        changed = next(r for r in stack if r.name == victim.name)
+        props = json_format.MessageToDict(victim.properties) if not isinstance(victim.properties, dict) else dict(victim.properties)
+        props.pop("kmsKeyId")
+        changed.properties = props
+        result = prod_pack.preview(stack)
+        assert names(result, "mandatory") == {"log-group-customer-key"}
+        assert [d.urn for d in result.mandatory] == [victim.urn]
+
+
+def test_an_unencrypted_topic_is_caught(prod_pack: PolicyPackServer, prod_resources: list[Resource]) -> None:
+    result = prod_pack.preview(mutate(prod_resources, "aws:sns/topic:Topic", _drop_key("kmsMasterKeyId")))
+    assert names(result, "mandatory") == {"sns-topic-encrypted"}
+
+
+def test_secrets_without_rotation_are_caught(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer,
+                                             prod_resources: list[Resource]) -> None:
+    rotation = "aws:secretsmanager/secretRotation:SecretRotation"
+    prod = prod_pack.preview([r for r in prod_resources if r.type != rotation])
+    assert names(prod, "mandatory") == {"db-secret-rotation"}
+    flagged = sorted(d.message.split("'")[1] for d in prod.mandatory)
+    assert flagged == ["task-service/db-app-credentials", "task-service/db-password"]  # never the Cognito config
+    dev = dev_pack.preview([r for r in recorded("dev") if r.type != rotation])
+    assert names(dev, "mandatory") == set() and "db-secret-rotation" in names(dev, "advisory")
+
+
 def test_config_retention_3_is_caught(prod_pack: PolicyPackServer) -> None:
     result = prod_pack.preview(recorded("prod", {"task-service:db.backupRetentionDays": 3}))
     assert names(result, "mandatory") == {"rds-backup-retention"}

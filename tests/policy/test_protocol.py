@@ -52,9 +52,14 @@ def test_analyzer_info(prod_pack: PolicyPackServer) -> None:
 def test_configure_fills_schema_defaults_and_stack_file(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer) -> None:
     prod = prod_pack.config
     assert prod["log-group-retention"] == {
-        "enforcementLevel": "advisory",
-        "properties": {"minimumRetentionDays": 1, "includeNamePattern": ".*", "excludeNamePattern": ""},
+        "enforcementLevel": "mandatory",
+        "properties": {"minimumRetentionDays": 365, "includeNamePattern": ".*", "excludeNamePattern": ""},
     }
+    assert dev_pack.config["log-group-retention"]["properties"]["minimumRetentionDays"] == 1
+    assert prod["db-secret-rotation"] == {"enforcementLevel": "mandatory", "properties": {"secretNamePattern": "/db-", "maximumRotationDays": 30}}
+    assert dev_pack.config["db-secret-rotation"]["enforcementLevel"] == "advisory"
+    assert prod["log-group-customer-key"]["enforcementLevel"] == dev_pack.config["log-group-customer-key"]["enforcementLevel"] == "mandatory"
+    assert prod["sns-topic-encrypted"]["enforcementLevel"] == dev_pack.config["sns-topic-encrypted"]["enforcementLevel"] == "mandatory"
     assert prod["multi-az"]["enforcementLevel"] == "mandatory"
     assert dev_pack.config["multi-az"]["enforcementLevel"] == "advisory"
     assert dev_pack.config["alb-canary-progression"]["enforcementLevel"] == "disabled"
@@ -91,6 +96,47 @@ def test_violation_over_the_wire(prod_pack: PolicyPackServer) -> None:
     assert diag.message.startswith(diag.description + "\n")
     assert "Remediation: " in diag.message
     assert diag.policy_pack_name == "task-service-policies" and diag.policy_pack_version == "0.1.0"
+
+
+def test_unencrypted_log_group_and_topic_over_the_wire(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer) -> None:
+    for pack, stack in ((prod_pack, "prod"), (dev_pack, "dev")):
+        [logs] = pack.analyze(f.resource(f.LOG_GROUP, "task-service-logs", f.log_group(kmsKeyId=None), stack=stack))
+        assert (logs.policy_name, logs.enforcement_level) == ("log-group-customer-key", "mandatory")
+        [topic] = pack.analyze(f.resource(f.SNS_TOPIC, "task-service-alarms", f.sns_topic(kmsMasterKeyId="alias/aws/sns"), stack=stack))
+        assert (topic.policy_name, topic.enforcement_level) == ("sns-topic-encrypted", "mandatory")
+        assert "alias/aws/sns" in topic.message
+    # a key created in the same update has no ARN yet: still a customer key
+    assert prod_pack.analyze(f.resource(f.SNS_TOPIC, "task-service-alarms", f.sns_topic(kmsMasterKeyId=UNKNOWN))) == []
+
+
+def _without_rotation(stack: str) -> list[Resource]:
+    return [r for r in f.prod_stack(weight=0) if r.type != f.SECRET_ROTATION]
+
+
+def test_unrotated_db_secret_is_mandatory_in_prod_advisory_in_dev(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer) -> None:
+    prod = prod_pack.analyze_stack_result(_without_rotation("prod"))
+    [diag] = prod.mandatory
+    assert diag.policy_name == "db-secret-rotation" and "'task-service/db-password' has no rotation schedule" in diag.message
+    assert diag.urn.endswith("::task-service-db-password")
+    dev = dev_pack.analyze_stack_result(_without_rotation("dev"))
+    assert dev.mandatory == [] and [d.policy_name for d in dev.advisory] == ["db-secret-rotation"]
+
+
+def test_rotation_linked_by_property_dependency_over_the_wire(prod_pack: PolicyPackServer) -> None:
+    """In a preview the rotation's secretId is unknown: the engine's property dependency names the secret."""
+    resources = []
+    for r in f.prod_stack(weight=0):
+        if r.type == f.SECRET_ROTATION:
+            secret_urn = make_urn("task-service", "prod", f.SECRET, "task-service-db-password")
+            r = Resource(urn=r.urn, type=r.type, name=r.name, properties=f.secret_rotation(secretId=UNKNOWN),
+                         property_dependencies={"secretId": [secret_urn]})
+        resources.append(r)
+    assert prod_pack.analyze_stack_result(resources).mandatory == []
+    too_slow = [r if r.type != f.SECRET_ROTATION else Resource(
+        urn=r.urn, type=r.type, name=r.name, properties=f.secret_rotation(rotationRules={"automaticallyAfterDays": 90}))
+        for r in f.prod_stack(weight=0)]
+    [diag] = prod_pack.analyze_stack_result(too_slow).mandatory
+    assert "automaticallyAfterDays is 90; at most 30" in diag.message
 
 
 def test_unknown_value_becomes_the_engines_advisory(prod_pack: PolicyPackServer) -> None:

@@ -28,6 +28,10 @@ FAILING: list[Case] = [
     (encryption.secrets_customer_key, f.SECRET, f.secret, {"kmsKeyId": None}, "aws/secretsmanager"),
     (encryption.log_group_retention, f.LOG_GROUP, f.log_group, {"retentionInDays": None}, "kept (and billed) forever"),
     (encryption.kms_key_rotation, f.KMS, f.kms_key, {"enableKeyRotation": False}, "enableKeyRotation"),
+    (encryption.log_group_customer_key, f.LOG_GROUP, f.log_group, {"kmsKeyId": None}, "kmsKeyId is not set"),
+    (encryption.log_group_customer_key, f.LOG_GROUP, f.log_group, {"kmsKeyId": ""}, "kmsKeyId is not set"),
+    (encryption.sns_topic_encrypted, f.SNS_TOPIC, f.sns_topic, {"kmsMasterKeyId": None}, "stored unencrypted"),
+    (encryption.sns_topic_encrypted, f.SNS_TOPIC, f.sns_topic, {"kmsMasterKeyId": "alias/aws/sns"}, "AWS-managed alias/aws/sns"),
     (backups.rds_backup_retention, f.RDS, f.rds, {"backupRetentionPeriod": 3}, "3 days; at least 7"),
     (backups.rds_backup_retention, f.RDS, f.rds, {"backupRetentionPeriod": None}, "not set explicitly"),
     (backups.rds_backup_retention, f.RDS, f.rds, {"backupRetentionPeriod": 36}, "at most 35"),
@@ -76,6 +80,8 @@ PASSING: list[Case] = [
     (availability.autoscaling_capacity, f.SCALING_TARGET, f.scaling_target,
      {"serviceNamespace": "dynamodb", "minCapacity": 1}, "only ECS targets"),
     (tags.required_tags, f.RDS, f.rds, {"tags": None, "tagsAll": dict(f.TAGS)}, "tagsAll from default tags"),
+    (encryption.sns_topic_encrypted, f.SNS_TOPIC, f.sns_topic, {"kmsMasterKeyId": "alias/task-service-telemetry"},
+     "a customer key by alias"),
 ]
 
 ALL = sorted({(p.name, t, fac.__name__): (p, t, fac) for p, t, fac, _, _ in FAILING + PASSING}.values(),
@@ -100,6 +106,13 @@ def test_single_change_is_caught(policy: Any, type_: str, factory: Callable[...,
 def test_near_misses_pass(policy: Any, type_: str, factory: Callable[..., dict[str, Any]],
                           changes: dict[str, Any], why: str) -> None:
     assert run(policy, type_, factory(**changes)).ok
+
+
+def test_sns_customer_key_requirement_can_be_relaxed() -> None:
+    managed = f.sns_topic(kmsMasterKeyId="alias/aws/sns")
+    assert run(encryption.sns_topic_encrypted, f.SNS_TOPIC, managed, config={"requireCustomerKey": False}).ok
+    assert run(encryption.sns_topic_encrypted, f.SNS_TOPIC, f.sns_topic(kmsMasterKeyId=None),
+               config={"requireCustomerKey": False}).messages
 
 
 def test_other_resource_types_are_ignored() -> None:
@@ -174,6 +187,8 @@ def test_unknown_value_raises_for_the_sdk() -> None:
     (encryption.rds_performance_insights_encrypted, f.RDS, f.rds(performanceInsightsKmsKeyId=f.UNKNOWN)),
     (encryption.dms_replication_instance_encrypted, f.DMS_INSTANCE, f.dms_instance(kmsKeyArn=f.UNKNOWN)),
     (encryption.secrets_customer_key, f.SECRET, f.secret(kmsKeyId=f.UNKNOWN)),
+    (encryption.log_group_customer_key, f.LOG_GROUP, f.log_group(kmsKeyId=f.UNKNOWN)),
+    (encryption.sns_topic_encrypted, f.SNS_TOPIC, f.sns_topic(kmsMasterKeyId=f.UNKNOWN)),
     (monitoring.rds_enhanced_monitoring, f.RDS, f.rds(monitoringRoleArn=f.UNKNOWN)),
     (monitoring.alarm_actions, f.ALARM, f.alarm_latency(alarmActions=[f.UNKNOWN])),
     (monitoring.alarm_actions, f.ALARM, f.alarm_latency(alarmActions="6a19a0b0-7e62-4c92-b797-7f8e31da9cc2")),

@@ -34,7 +34,7 @@ def test_prod_preview_is_clean_and_writes_every_output(capsys: pytest.CaptureFix
     by_type = result["summary"]["byType"]
     assert by_type["aws:rds/instance:Instance"] == 1 and by_type["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9
     assert by_type["aws:dms/endpoint:Endpoint"] == 2 and by_type["aws:ecs/service:Service"] == 1
-    assert result["summary"]["create"] == len(result["steps"]) + 1 == 70  # three more components since the ECR, cluster and dashboard split
+    assert result["summary"]["create"] == len(result["steps"]) + 1 == 92
     text = outputs_file.read_text()
     assert UNKNOWN not in text  # the engine's sentinel is never written as a value
     outputs = json.loads(text)
@@ -55,7 +55,7 @@ def test_dev_preview_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert " +   ├─ task-service:database:TaskServiceDb" in out  # children sorted by name: db before route
     assert "aws:rds/instance:Instance" in out and "task-service-db-instance" in out
     assert "dbAddress" in out and "output<string>" in out
-    assert "+ 54 to create" in out
+    assert "+ 73 to create" in out
     assert "[multi-az]" in out and "❌" not in out  # single-AZ dev is advisory only
     assert "aws:dms/" not in out
 

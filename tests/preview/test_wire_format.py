@@ -43,6 +43,6 @@ def test_secrets_are_wrapped_and_unknowns_are_the_sentinel(prod: Recording) -> N
 
 def test_dependencies_are_recorded_per_property(prod: Recording) -> None:
     db = prod.one("aws:rds/instance:Instance")
-    assert db.property_dependencies["kmsKeyId"] == ["urn:pulumi:prod::task-service::task-service:database:TaskServiceDb$aws:kms/key:Key::task-service-db-key"]
+    assert db.property_dependencies["kmsKeyId"] == ["urn:pulumi:prod::task-service::task-service:kms:EncryptionKeys$aws:kms/key:Key::task-service-keys-data"]
     assert db.property_dependencies["engine"] == []
-    assert "urn:pulumi:prod::task-service::task-service:database:TaskServiceDb$aws:kms/key:Key::task-service-db-key" in db.dependencies
+    assert "urn:pulumi:prod::task-service::task-service:kms:EncryptionKeys$aws:kms/key:Key::task-service-keys-data" in db.dependencies

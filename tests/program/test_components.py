@@ -18,6 +18,8 @@ COMPONENTS = {
     "task-service:dms:DmsReplication": "task-service-dms",
     "task-service:monitoring:Monitoring": "task-service-monitoring",
     "task-service:monitoring:Dashboard": "task-service-metrics",
+    "task-service:kms:EncryptionKeys": "task-service-keys",
+    "task-service:secrets:SecretRotation": "task-service-rotation",
 }
 
 
@@ -45,7 +47,7 @@ def test_db_admits_postgres_only_from_the_service_and_dms(prod: Recording) -> No
     db_sg = prod.one("aws:ec2/securityGroup:SecurityGroup", "task-service-db-sg")
     assert "ingress" not in db_sg.inputs and db_sg.inputs["vpcId"] == "vpc-0a1b2c3d4e5f60718"
     rules = [r for r in prod.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.parent.endswith("::task-service-db")]
-    assert sorted(r.name for r in rules) == ["task-service-db-from-dms", "task-service-db-from-service"]
+    assert sorted(r.name for r in rules) == ["task-service-db-from-dms", "task-service-db-from-rotation", "task-service-db-from-service"]
     for rule in rules:
         assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
         assert "cidrIpv4" not in rule.inputs and rule.inputs["referencedSecurityGroupId"] == UNKNOWN
@@ -54,6 +56,8 @@ def test_db_admits_postgres_only_from_the_service_and_dms(prod: Recording) -> No
     assert any(u.endswith("::task-service-sg") for u in service_rule.property_dependencies["referencedSecurityGroupId"])
     dms_rule = next(r for r in rules if r.name.endswith("dms"))
     assert any(u.endswith("::task-service-dms-sg") for u in dms_rule.property_dependencies["referencedSecurityGroupId"])
+    rotation_rule = next(r for r in rules if r.name.endswith("rotation"))
+    assert any(u.endswith("::task-service-rotation-sg") for u in rotation_rule.property_dependencies["referencedSecurityGroupId"])
 
 
 def test_service_admits_only_the_alb_on_the_container_port(prod: Recording) -> None:
@@ -80,8 +84,10 @@ def test_task_definition_runs_non_root_with_injected_secrets(prod_deployed: Reco
     assert env["DB_HOST"] == "task-service-db.abcdefghij12.ap-northeast-1.rds.amazonaws.com"
     assert env["DB_DATABASE"] == "task_service" and env["DB_PORT"] == "5432"
     secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-    assert secrets["DB_PASSWORD"].endswith(":secret:task-service/db-password-004569:password::")
-    assert secrets["COGNITO_CLIENT_ID"].endswith(":secret:task-service/cognito-config-3553cc:client_id::")
+    # the application's own role, never the master user
+    app, cognito = prod_deployed.outputs["dbAppSecretArn"], prod_deployed.outputs["cognitoSecretArn"]
+    assert secrets["DB_USERNAME"] == f"{app}:username::" and secrets["DB_PASSWORD"] == f"{app}:password::"
+    assert secrets["COGNITO_CLIENT_ID"] == f"{cognito}:client_id::"
     assert "/health" in " ".join(container["healthCheck"]["command"])
     assert container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/task-service"
     assert "password" not in json.dumps(env).lower()
@@ -90,14 +96,12 @@ def test_task_definition_runs_non_root_with_injected_secrets(prod_deployed: Reco
 def test_execution_role_reads_exactly_the_two_injected_secrets(prod_deployed: Recording) -> None:
     policy = json.loads(prod_deployed.one("aws:iam/rolePolicy:RolePolicy", "task-service-execution-secrets").inputs["policy"])
     read = next(s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue")
-    assert sorted(read["Resource"]) == sorted(
-        [
-            "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:task-service/db-password-004569",
-            "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:task-service/cognito-config-3553cc",
-        ]
-    )
+    injected = [prod_deployed.outputs["dbAppSecretArn"], prod_deployed.outputs["cognitoSecretArn"]]
+    assert prod_deployed.outputs["dbSecretArn"] not in injected
+    assert sorted(read["Resource"]) == sorted(injected)  # not the master secret
     decrypt = next(s for s in policy["Statement"] if s["Action"] == "kms:Decrypt")
     assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == "secretsmanager.ap-northeast-1.amazonaws.com"
+    assert sorted(decrypt["Condition"]["StringLike"]["kms:EncryptionContext:SecretARN"]) == sorted(injected)
     # the task role has no policies at all
     task_role = prod_deployed.one("aws:iam/role:Role", "task-service-task-role")
     attached = [r for r in prod_deployed.resources if r.type.startswith("aws:iam/rolePolicy") and "task-role" in json.dumps(r.property_dependencies)]
@@ -113,6 +117,7 @@ def test_credentials_secret_is_complete_and_stays_secret(prod_deployed: Recordin
     assert document["host"].startswith("task-service-db.") and document["engine"] == "postgres"
     secret = prod_deployed.one("aws:secretsmanager/secret:Secret", "task-service-db-secret").inputs
     assert secret["name"] == "task-service/db-password" and secret["kmsKeyId"].startswith("arn:aws:kms:")
+    assert secret["kmsKeyId"] == prod_deployed.one("aws:rds/instance:Instance").inputs["kmsKeyId"]  # the data key
     password = document["password"]
     assert password not in json.dumps(prod_deployed.outputs)
     for resource in prod_deployed.resources:
@@ -136,13 +141,20 @@ def test_ecr_repository(prod: Recording) -> None:
     assert len(lifecycle["rules"]) == 2
 
 
-def test_log_groups_have_retention(prod: Recording) -> None:
-    groups = {g.inputs["name"]: g.inputs["retentionInDays"] for g in prod.by_type("aws:cloudwatch/logGroup:LogGroup")}
-    assert groups == {
-        "/ecs/task-service": 90,
-        "/aws/rds/instance/task-service-db/postgresql": 90,
-        "/aws/rds/instance/task-service-db/upgrade": 90,
-    }
+def test_log_groups_have_retention(prod: Recording, dev: Recording) -> None:
+    """Every log group the stack writes to exists up front, with the stack's retention (prod a year, dev two weeks)."""
+    for rec, days, extra in ((prod, 365, {"dms-tasks-task-service-dms"}), (dev, 14, set())):
+        prefix = "task-service" if rec is prod else "task-service-dev"
+        groups = {g.inputs["name"]: g.inputs["retentionInDays"] for g in rec.by_type("aws:cloudwatch/logGroup:LogGroup")}
+        expected = {
+            f"/ecs/{prefix}",
+            f"/aws/rds/instance/{prefix}-db/postgresql",
+            f"/aws/rds/instance/{prefix}-db/upgrade",
+            f"/aws/ecs/containerinsights/{prefix}-cluster/performance",
+            f"/aws/lambda/{prefix}-rotate-master",
+            f"/aws/lambda/{prefix}-rotate-app",
+        } | extra
+        assert groups == dict.fromkeys(expected, days)
     instance = prod.one("aws:rds/instance:Instance")
     assert {u.rsplit("::", 1)[1] for u in instance.dependencies} >= {"task-service-db-log-postgresql", "task-service-db-log-upgrade"}
 
@@ -202,7 +214,10 @@ def test_resources_moved_into_new_components_keep_their_urns(prod: Recording) ->
         if "spec" in alias and alias["spec"].get("name")
     }
     fargate = "urn:pulumi:prod::task-service::task-service:fargate:FargateService$"
+    database = "urn:pulumi:prod::task-service::task-service:database:TaskServiceDb$"
     assert moved == {
+        database + "aws:kms/key:Key::task-service-db-key",
+        database + "aws:kms/alias:Alias::task-service-db-key-alias",
         fargate + "aws:ecr/repository:Repository::task-service-repo",
         fargate + "aws:ecr/lifecyclePolicy:LifecyclePolicy::task-service-repo-lifecycle",
         fargate + "aws:ecs/cluster:Cluster::task-service-cluster",

@@ -52,7 +52,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("task-service:dms.tables", ["tasks", "tasks"], "task-service:dms.tables must not repeat an item"),
     ("task-service:cognito.userPoolId", "pool", "task-service:cognito.userPoolId must be a Cognito user pool id"),
     ("task-service:tags", {"aws:owner": "me"}, "task-service:tags.aws:owner must not start with 'aws:'"),
-    ("task-service:canaryWieght", 5, "task-service:canaryWieght is not a known key (expected one of: canaryWeight,"),
+    ("task-service:canaryWieght", 5, "task-service:canaryWieght is not a known key (expected one of: environment, logRetentionDays, canaryWeight,"),
     ("task-service:monolithStack.name", "myteacher-dev", "task-service:monolithStack.name must be a fully qualified stack name"),
     ("task-service:monolithStack", {"name": "acme/myteacher/dev", "outputs": {"vpcID": "vpcId"}}, "task-service:monolithStack.outputs.vpcID is not a known setting"),
     ("task-service:dms.tables", ["tasks", "users"], "task-service:dms.tables items must be one of tasks, task_images, task_tag"),
@@ -63,7 +63,25 @@ BAD: list[tuple[str, Any, str]] = [
     ("task-service:namePrefix", "Task_Service", "task-service:namePrefix must be a lower-case name prefix"),
     ("task-service:tags", {"ManagedBy": "me"}, "task-service:tags.ManagedBy must not be set: the program sets ManagedBy"),
     ("task-service:network.vpcId", "vpc-0a1b2c3d4e5f60718\n", "task-service:network.vpcId must be a VPC id"),
-    ("aws:allowedAccountIds", ["12345"], "aws:allowedAccountIds must be a list of 12-digit AWS account ids"),
+    ("aws:allowedAccountIds", ["12345"], "aws:allowedAccountIds must list exactly one 12-digit AWS account id"),
+    ("aws:allowedAccountIds", ["123456789012", "210987654321"], "aws:allowedAccountIds must list exactly one 12-digit AWS account id"),
+    ("task-service:environment", "prod", "task-service:environment must be one of production, development"),
+    ("task-service:logRetentionDays", 100, "task-service:logRetentionDays must be one of 1, 3, 5, 7"),
+    ("task-service:logRetentionDays", 90, "task-service:logRetentionDays must be at least 365 in a production stack"),
+    ("task-service:db.logRetentionDays", 90, "task-service:db.logRetentionDays is not a known setting"),
+    ("task-service:secrets.recoveryWindowDays", 5, "task-service:secrets.recoveryWindowDays must be 0 or between 7 and 30"),
+    ("task-service:secrets.recoveryWindowDays", 31, "task-service:secrets.recoveryWindowDays must be 0 or between 7 and 30"),
+    ("task-service:secrets.recoveryWindowDays", 0, "task-service:secrets.recoveryWindowDays must be between 7 and 30 in a production stack"),
+    ("task-service:secrets.rotationDays", 0, "task-service:secrets.rotationDays must be between 1 and 365"),
+    ("task-service:service.waitForSteadyState", False, "task-service:service.waitForSteadyState must be true in a production stack"),
+    ("task-service:service.waitForSteadyState", "yes", "task-service:service.waitForSteadyState must be true or false"),
+    ("task-service:service.image", "task-service", "task-service:service.image must be an image with a tag or digest"),
+    ("task-service:dms.engineVersion", "3.5.2", "task-service:dms.engineVersion must be a DMS engine version of at least 3.5.3"),
+    ("task-service:dms.engineVersion", "3.6", "task-service:dms.engineVersion must be a DMS engine version of at least 3.5.3"),
+    ("task-service:db.maxConnections", 10, "task-service:db.maxConnections must be between 20 and 5000"),
+    ("task-service:db.appUsername", "task_service_user", "task-service:db.appUsername must differ from db.username"),
+    ("task-service:db.appUsername", "App", "task-service:db.appUsername must be a PostgreSQL role name of at most 57"),
+    ("task-service:network.natGateway", "no", "task-service:network.natGateway must be true or false"),
 ]
 
 
@@ -111,9 +129,35 @@ def test_no_resource_is_declared_before_config_is_valid() -> None:
 
 def test_missing_required_key() -> None:
     settings = load_stack(ROOT, "prod")
-    del settings.config["task-service:service"]
-    with pytest.raises(ProgramError, match=r"^task-service:service.image is required in Pulumi.prod.yaml$"):
+    del settings.config["task-service:cognito"]
+    with pytest.raises(ProgramError, match=r"^task-service:cognito.userPoolId is required in Pulumi.prod.yaml$"):
         run_program(ROOT, "prod", settings_=settings)
+
+
+def test_traffic_needs_an_image() -> None:
+    """Without an image nothing serves /api/tasks, so the canary cannot take any of it."""
+    with pytest.raises(ProgramError, match=r"^task-service:canaryWeight must be 0 until service.image is set .* \(got 5\) in Pulumi.prod.yaml$"):
+        run_program(ROOT, "prod", {"task-service:service.image": None, "task-service:canaryWeight": 5})
+
+
+def test_a_development_stack_may_relax_the_production_rules() -> None:
+    relaxed = {
+        "task-service:environment": "development",
+        "task-service:logRetentionDays": 7,
+        "task-service:secrets.recoveryWindowDays": 0,
+        "task-service:service.waitForSteadyState": False,
+    }
+    rec = run_program(ROOT, "prod", relaxed)
+    assert {g.inputs["retentionInDays"] for g in rec.by_type("aws:cloudwatch/logGroup:LogGroup")} == {7}
+    assert {s.inputs["recoveryWindowInDays"] for s in rec.by_type("aws:secretsmanager/secret:Secret")} == {0}
+    assert rec.one("aws:ecs/service:Service").inputs["waitForSteadyState"] is False
+
+
+def test_an_unset_environment_is_production() -> None:
+    settings = load_stack(ROOT, "dev")
+    del settings.config["task-service:environment"]
+    with pytest.raises(ProgramError, match=r"^task-service:logRetentionDays must be at least 365 in a production stack"):
+        run_program(ROOT, "dev", settings_=settings)
 
 
 def test_missing_region() -> None:

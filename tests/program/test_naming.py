@@ -59,7 +59,7 @@ def test_prod_keeps_exactly_the_seed_names(prod: Recording) -> None:
     names = Naming.for_stack("task-service", "prod")
     assert {role: names.of(role) for role in SEED_NAMES} == SEED_NAMES
     assert set(SEED_NAMES.values()) <= physical_names(prod)
-    assert prod.one("aws:kms/alias:Alias").inputs["name"] == "alias/task-service-db"
+    assert {a.inputs["name"] for a in prod.by_type("aws:kms/alias:Alias")} == {"alias/task-service-data", "alias/task-service-telemetry"}
 
 
 def test_dev_and_prod_share_no_name_but_the_account_wide_dms_roles() -> None:

@@ -17,7 +17,7 @@ OUTPUT_CONTRACT = {
     "listenerArn", "listenerRuleArn", "listenerRulePriority", "targetGroupArn", "targetGroupName",
     "monolithTargetGroupArn", "canaryWeight",
     "dmsReplicationInstanceArn", "dmsReplicationTaskArn", "dmsSourceEndpointArn", "dmsTargetEndpointArn", "dmsTables",
-    "alarmTopicArn", "alarmNames", "dashboardName", "dashboardUrl", "cognitoSecretArn",
+    "alarmTopicArn", "alarmNames", "dashboardName", "dashboardUrl", "cognitoSecretArn", "dbAppSecretArn", "dbAppUsername",
 }
 DMS_OUTPUTS = {"dmsReplicationInstanceArn", "dmsReplicationTaskArn", "dmsSourceEndpointArn", "dmsTargetEndpointArn", "dmsTables"}
 SIX_TABLES = ["tasks", "task_images", "task_tag", "scheduled_group_tasks", "scheduled_task_executions", "scheduled_task_tags"]
@@ -49,13 +49,16 @@ def test_prod_database_matches_the_digest(prod: Recording) -> None:
     assert db["dbName"] == "task_service" and db["username"] == "task_service_user"
     assert db["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
     assert is_secret(db["password"])
-    key = prod.one("aws:kms/key:Key").inputs
-    assert key["enableKeyRotation"] is True
-    params = {p["name"]: p["value"] for p in prod.one("aws:rds/parameterGroup:ParameterGroup").inputs["parameters"]}
+    assert db["caCertIdentifier"] == "rds-ca-rsa2048-g1"
+    assert all(key.inputs["enableKeyRotation"] is True for key in prod.by_type("aws:kms/key:Key"))
+    parameters = {p["name"]: p for p in prod.one("aws:rds/parameterGroup:ParameterGroup").inputs["parameters"]}
+    params = {name: p["value"] for name, p in parameters.items()}
     assert prod.one("aws:rds/parameterGroup:ParameterGroup").inputs["family"] == "postgres16"
     assert params["rds.force_ssl"] == "1" and int(params["log_min_duration_statement"]) > 0
-    password = prod.one("random:index/randomPassword:RandomPassword").inputs
-    assert password["length"] >= 32
+    # static in PostgreSQL: only accepted with pending-reboot
+    assert parameters["max_connections"] == {"name": "max_connections", "value": "100", "applyMethod": "pending-reboot"}
+    for name in ("task-service-db-password", "task-service-db-app-password"):
+        assert prod.one("random:index/randomPassword:RandomPassword", name).inputs["length"] >= 32
 
 
 def test_dev_database_is_small_and_disposable(dev: Recording) -> None:
@@ -74,6 +77,7 @@ def test_service_sizing_and_autoscaling(prod: Recording, dev: Recording) -> None
         service = rec.one("aws:ecs/service:Service")
         assert service.inputs["desiredCount"] == 2 and service.inputs["name"] == name
         assert service.ignore_changes == ["desiredCount"]
+        assert service.inputs["waitForSteadyState"] is (rec is prod)  # dev returns without waiting
         assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
         assert service.inputs["networkConfiguration"]["assignPublicIp"] is False
         target = rec.one("aws:appautoscaling/target:Target").inputs
@@ -108,6 +112,7 @@ def test_dms_full_load_and_cdc_of_the_six_tables(prod: Recording) -> None:
     instance = prod.one("aws:dms/replicationInstance:ReplicationInstance").inputs
     assert instance["replicationInstanceClass"] == "dms.t3.medium" and instance["allocatedStorage"] == 50
     assert instance["multiAz"] is True and instance["publiclyAccessible"] is False and instance["kmsKeyArn"] == UNKNOWN
+    assert instance["engineVersion"] == "3.6.1" and instance["allowMajorVersionUpgrade"] is True
     task = prod.one("aws:dms/replicationTask:ReplicationTask").inputs
     assert task["migrationType"] == "full-load-and-cdc" and task["startReplicationTask"] is False
     rules = json.loads(task["tableMappings"])["rules"]
@@ -144,6 +149,7 @@ def test_names_from_the_runbook(prod: Recording) -> None:
         ("aws:secretsmanager/secret:Secret", "task-service/cognito-config"),
         ("aws:cloudwatch/logGroup:LogGroup", "/ecs/task-service"),
         ("aws:sns/topic:Topic", "task-service-alarms"),
+        ("aws:secretsmanager/secret:Secret", "task-service/db-app-credentials"),
     ):
         assert expected in names
     assert prod.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardName"] == "TaskServiceMetrics"
@@ -191,5 +197,5 @@ def test_dms_is_the_only_difference_in_shape(prod: Recording, dev: Recording) ->
     extra = shape(prod) - shape(dev)
     assert not shape(dev) - shape(prod)
     assert extra == {u for u in extra if "task-service:dms:DmsReplication" in u or u.endswith("::task-service-db-from-dms")}
-    assert len(extra) == 16  # the component, its 14 children, and the DB ingress rule for DMS
+    assert len(extra) == 19  # the component, its 17 children, and the DB ingress rule for DMS
     assert Counter(r.type for r in prod.resources)["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9
