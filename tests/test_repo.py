@@ -81,3 +81,12 @@ def test_readme_documents_every_policy() -> None:
     assert len(policies) >= 20
     for name in policies:
         assert f"`{name}`" in README, name
+
+
+def test_every_pulumi_command_the_readme_prints_runs_the_pack() -> None:
+    """A preview or deploy someone copies from the README runs the policy pack with its stack's config."""
+    text = "\n".join(line for line in README.splitlines() if not line.startswith("#"))  # headings name, not print
+    commands = list(re.finditer(r"pulumi (?:up|preview)\b[^`\n]*-s (\w+)[^`\n]*", text))
+    assert len(commands) >= 4
+    for match in commands:
+        assert f"--policy-pack policy --policy-pack-config policy/config/{match[1]}.json" in match[0], match[0]
