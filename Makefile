@@ -7,7 +7,6 @@ PY := .venv/bin/python
 # setup-uv), else a private copy installed from PyPI into .tools/ on first use.
 UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 UV ?= $(shell uv --version 2>/dev/null | grep -q '^uv $(UV_VERSION)\( \|$$\)' && command -v uv || echo .tools/bin/uv)
-export UV
 
 .PHONY: preview test venv lock
 
