@@ -23,7 +23,8 @@ from typing import Any, Iterator, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preview.analyzer_client import PolicyPackServer, Resource, resources_from_recording  # noqa: E402
+from preview.analyzer_client import PolicyPackServer  # noqa: E402
+from preview.analyzer_requests import Resource, resources_from_recording  # noqa: E402
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "bench",

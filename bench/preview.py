@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preview.analyzer_client import PolicyPackServer, resources_from_recording  # noqa: E402
+from preview.analyzer_client import PolicyPackServer  # noqa: E402
+from preview.analyzer_requests import resources_from_recording  # noqa: E402
 from preview.engine import run_program  # noqa: E402
 
 SYNTHETIC = '''

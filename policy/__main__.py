@@ -1,19 +1,9 @@
 """Entry point the engine runs (`python -m pulumi.policy <engine> .` from this directory).
 
-PolicyPack's constructor serves gRPC and blocks forever, so nothing else belongs here: the policies live in
-`task_service_policies` where tests import them.
+Nothing else belongs here: the policies and the pack live in `task_service_policies`, where tests import them and
+mypy checks them (a second top-level `__main__` beside the program's cannot be checked in the same run).
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
+from task_service_policies import serve
 
-from task_service_policies import ALL_POLICIES, PACK_NAME
-
-PolicyPack(
-    name=PACK_NAME,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    policies=ALL_POLICIES,
-    description="Encryption, backups, availability, network and weighted-canary rules for the Task Service.",
-    display_name="Task Service policies",
-    provider="aws",
-    tags=["aws", "rds", "ecs", "alb", "dms"],
-)
+serve()

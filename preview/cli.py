@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from preview.analyzer_client import (
-    AnalysisResult,
-    PolicyPackError,
-    PolicyPackServer,
-    resources_from_recording,
-)
-from preview.engine import SECRET_SIG, STACK_TYPE, UNKNOWN, ProgramError, Recording, run_program
+from preview.analyzer_client import AnalysisResult, PolicyPackServer
+from preview.analyzer_requests import resources_from_recording
+from preview.engine import STACK_TYPE, ProgramError, Recording, run_program
+from preview.pack_process import PolicyPackError
 from preview.stack_files import StackFileError, load_stack
+from preview.wire import UNKNOWN, is_secret
+from task_service.contract import PREVIEW_UNKNOWN_KEY
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
 SECRET_TEXT = "[secret]"
@@ -104,9 +103,9 @@ def run_preview(
 
 def plain_value(value: Any) -> Any:
     """A wire value as `pulumi stack output --json` shows it: secrets hidden, whole numbers as integers."""
+    if is_secret(value):
+        return SECRET_TEXT
     if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return SECRET_TEXT
         return {k: plain_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain_value(v) for v in value]
@@ -115,8 +114,33 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+def _unknown(value: Any) -> bool:
+    """Only a deploy can tell the value: it is, or holds, the unknown sentinel (a secret always shows as hidden)."""
+    if is_secret(value):
+        return False
+    if isinstance(value, dict):
+        return any(_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
 def stack_outputs(recording: Recording) -> dict[str, Any]:
-    return {key: plain_value(value) for key, value in sorted(recording.outputs.items())}
+    """What `pulumi stack output --json` would print once the stack is deployed, as far as a preview can tell.
+
+    Outputs only a deploy can know are left out, their names listed under PREVIEW_UNKNOWN_KEY (absent when there
+    are none), so a reader never mistakes the engine's sentinel for a value.
+    """
+    known: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in sorted(recording.outputs.items()):
+        if _unknown(value):
+            unknown.append(name)
+        else:
+            known[name] = plain_value(value)
+    if unknown:
+        known[PREVIEW_UNKNOWN_KEY] = unknown
+    return known
 
 
 def _display(value: Any) -> str:
@@ -152,7 +176,7 @@ def render(result: PreviewResult, out: TextIO) -> None:
     if result.policy is not None:
         _render_policy(result.policy, rec, out)
     out.write("\nOutputs:\n")
-    outputs = stack_outputs(rec)
+    outputs = {key: plain_value(value) for key, value in sorted(rec.outputs.items())}
     key_width = max((len(k) for k in outputs), default=0)
     for key, value in outputs.items():
         out.write(f"    {key:<{key_width}}: {_display(value)}\n")
@@ -233,7 +257,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument("--stack-references", type=Path, default=None, help="outputs of referenced stacks (default: <cwd>/stack-references)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of the report")
-    parser.add_argument("--outputs", type=Path, default=None, help="write the outputs as `pulumi stack output --json` does")
+    parser.add_argument(
+        "--outputs", type=Path, default=None,
+        help=f"write the outputs as `pulumi stack output --json` does; unknown ones are named under {PREVIEW_UNKNOWN_KEY}",
+    )
     return parser
 
 

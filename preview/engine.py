@@ -11,6 +11,7 @@ a new stack; StackReference reads are answered from `stack-references/<org>.<pro
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import contextvars
 import functools
 import json
@@ -30,9 +31,6 @@ from pulumi.runtime.stack import run_in_stack
 
 from preview.stack_files import StackSettings, load_stack, set_path
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 FAKE_ACCOUNT = "123456789012"
@@ -76,7 +74,6 @@ class Recording:
     resources: list[RecordedResource] = field(default_factory=list)
     stack_urn: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
-    outputs_struct: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     reads: list[tuple[str, str, str]] = field(default_factory=list)
     """ReadResource requests (type, name, id): StackReferences and `.get()` lookups of existing resources."""
@@ -145,7 +142,6 @@ class _RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn == self.recording.stack_urn:
-            self.recording.outputs_struct = request.outputs
             self.recording.outputs = _to_python(request.outputs)
         else:
             self.recording.component_outputs[request.urn] = _to_python(request.outputs)
@@ -167,7 +163,8 @@ class _Mocks(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if self.preview:
             return None, state
-        return f"{args.name}-id", {**self._fakes(args.typ, args.name, state), **state}
+        fakes = self._fakes(args.typ, args.name, state)
+        return str(fakes["id"]), {**fakes, **state}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -197,26 +194,38 @@ class _Mocks(pulumi.runtime.Mocks):
         return outputs
 
     def _fakes(self, typ: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
-        """Deterministic stand-ins for what AWS computes, for tests that need values rather than unknowns."""
+        """Deterministic stand-ins for what AWS computes, shaped like the real values (ARN formats, physical names),
+        for tests and fixtures that need values rather than unknowns."""
+        physical = str(state.get("name") or name)
+        digest = hashlib.sha256(f"{typ}/{name}".encode()).hexdigest()
         service = typ.split(":")[1].split("/")[0]
-        arn = f"arn:aws:{service}:{self.region}:{FAKE_ACCOUNT}:{name}"
-        fakes: dict[str, Any] = {"arn": arn, "id": f"{name}-id"}
+        prefix = f"arn:aws:{{}}:{self.region}:{FAKE_ACCOUNT}:"
+        fakes: dict[str, Any] = {"arn": prefix.format(service) + physical, "id": f"{name}-id"}
         if typ == "aws:lb/targetGroup:TargetGroup":
-            suffix = f"targetgroup/{state.get('name', name)}/0123456789abcdef"
-            fakes.update(arn=f"arn:aws:elasticloadbalancing:{self.region}:{FAKE_ACCOUNT}:{suffix}", arnSuffix=suffix)
+            suffix = f"targetgroup/{physical}/{digest[:16]}"
+            fakes.update(arn=prefix.format("elasticloadbalancing") + suffix, arnSuffix=suffix)
+        elif typ == "aws:lb/listenerRule:ListenerRule":
+            listener = str(state.get("listenerArn", ""))
+            fakes["arn"] = listener.replace(":listener/", ":listener-rule/", 1) + f"/{digest[:16]}"
+        elif typ == "aws:secretsmanager/secret:Secret":
+            fakes["arn"] = prefix.format("secretsmanager") + f"secret:{physical}-{digest[:6]}"
+        elif typ == "aws:kms/key:Key":
+            fakes.update(arn=prefix.format("kms") + f"key/{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}")
+        elif typ == "aws:iam/role:Role":
+            fakes["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT}:role/{physical}"
         elif typ == "aws:rds/instance:Instance":
             address = f"{state.get('identifier', name)}.abcdefghij12.{self.region}.rds.amazonaws.com"
             fakes.update(address=address, endpoint=f"{address}:5432", engineVersionActual="16.4", port=5432)
         elif typ == "aws:ecr/repository:Repository":
-            fakes["repositoryUrl"] = f"{FAKE_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{state.get('name', name)}"
+            fakes["repositoryUrl"] = f"{FAKE_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{physical}"
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            fakes["id"] = "sg-" + format(abs(hash(name)) % 16**17, "017x")
+            fakes["id"] = f"sg-{digest[:17]}"
         elif typ == "aws:dms/replicationInstance:ReplicationInstance":
-            fakes["replicationInstanceArn"] = f"arn:aws:dms:{self.region}:{FAKE_ACCOUNT}:rep:{state.get('replicationInstanceId')}"
+            fakes["replicationInstanceArn"] = prefix.format("dms") + f"rep:{state.get('replicationInstanceId')}"
         elif typ == "aws:dms/endpoint:Endpoint":
-            fakes["endpointArn"] = f"arn:aws:dms:{self.region}:{FAKE_ACCOUNT}:endpoint:{state.get('endpointId')}"
+            fakes["endpointArn"] = prefix.format("dms") + f"endpoint:{state.get('endpointId')}"
         elif typ == "aws:dms/replicationTask:ReplicationTask":
-            fakes["replicationTaskArn"] = f"arn:aws:dms:{self.region}:{FAKE_ACCOUNT}:task:{state.get('resourceIdentifier')}"
+            fakes["replicationTaskArn"] = prefix.format("dms") + f"task:{state.get('resourceIdentifier')}"
         elif typ == "random:index/randomPassword:RandomPassword":
             fakes["result"] = "x" * int(state.get("length", 32))
         return fakes
@@ -260,7 +269,11 @@ def run_program(
         )
         settings.ROOT.set(None)
         main = str(project_dir / "__main__.py")
-        asyncio.run(run_in_stack(lambda: runpy.run_path(main, run_name="__main__") and None))
+
+        def program() -> None:
+            runpy.run_path(main, run_name="__main__")
+
+        asyncio.run(run_in_stack(program))
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))

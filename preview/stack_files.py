@@ -39,9 +39,6 @@ class StackFileError(Exception):
 @dataclass
 class StackSettings:
     project: str
-    stack: str
-    project_dir: Path
-    stack_file: Path
     config: dict[str, Any]
     secret_keys: set[str] = field(default_factory=set)
 
@@ -153,6 +150,4 @@ def load_stack(project_dir: Path, stack: str) -> StackSettings:
                 )
         config[full] = value
 
-    return StackSettings(
-        project=project, stack=stack, project_dir=project_dir, stack_file=stack_file, config=config, secret_keys=secret_keys
-    )
+    return StackSettings(project=project, config=config, secret_keys=secret_keys)

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from runbook.aws import error_text
 from runbook.errors import BadInput
+from task_service import contract
 
 
 @dataclass(frozen=True)
@@ -81,5 +82,5 @@ def dimension_load_balancer(listener_arn: str) -> str:
     resource = listener_arn.split(":", 5)[-1]
     parts = resource.split("/")
     if len(parts) < 4 or parts[0] != "listener":
-        raise BadInput(f"listenerArn {listener_arn} is not an ALB listener ARN (…:listener/app/<name>/<id>/<id>).")
+        raise BadInput(f"{contract.LISTENER_ARN.name} {listener_arn} is not an ALB listener ARN (…:listener/app/<name>/<id>/<id>).")
     return "/".join(parts[1:4])

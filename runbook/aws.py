@@ -53,7 +53,8 @@ class Aws:
         self.region = region
         core = botocore.session.get_session()
         core.register_component("data_loader", _shared_loader())
-        self._session = boto3.session.Session(botocore_session=core, region_name=region)
+        # Any: the service is chosen at run time, and boto3's stubs type `client` only per literal service name.
+        self._session: Any = boto3.session.Session(botocore_session=core, region_name=region)
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:

@@ -16,10 +16,11 @@ from botocore.exceptions import ClientError
 from runbook.alb import dimension_load_balancer, dimension_target_group, read_rule
 from runbook.aws import Aws, error_text
 from runbook.errors import EXIT_FAILED, EXIT_OK
-from runbook.outputs import Kind, Outputs
+from runbook.outputs import Outputs
 from runbook.report import Check, Status, table
-from runbook.tables import CANARY_STEPS
 from runbook.verify import alarm_checks, target_health_checks
+from task_service import contract
+from task_service.canary import next_step
 
 MAX_ERROR_RATE_PERCENT = 1.0
 MAX_P95_MS = 500.0
@@ -27,16 +28,19 @@ MAX_CPU_PERCENT = 70.0
 MAX_MEMORY_PERCENT = 80.0
 STEP_MINUTES = 30
 
-NEEDS: dict[str, Kind] = {
-    "listenerArn": "string",
-    "listenerRuleArn": "string",
-    "targetGroupArn": "string",
-    "monolithTargetGroupArn": "string",
-    "canaryWeight": "integer",
-    "clusterName": "string",
-    "serviceName": "string",
-    "alarmNames": "strings",
-}
+CONFIG_KEY = "canaryWeight"
+"""The stack config key (`task-service:canaryWeight`) that moves the canary; the output of that name only reports it."""
+
+NEEDS = (
+    contract.LISTENER_ARN,
+    contract.LISTENER_RULE_ARN,
+    contract.TARGET_GROUP_ARN,
+    contract.MONOLITH_TARGET_GROUP_ARN,
+    contract.CANARY_WEIGHT,
+    contract.CLUSTER_NAME,
+    contract.SERVICE_NAME,
+    contract.ALARM_NAMES,
+)
 
 
 @dataclass(frozen=True)
@@ -56,17 +60,14 @@ class Metrics:
     memory_percent: Metric
 
 
-def next_step(current: int) -> int | None:
-    """The next canary weight after `current`, or None once the service has 100%."""
-    return next((step for step in CANARY_STEPS if step > current), None)
+def up_command(stack: str) -> str:
+    """A deploy of `stack` under the policy pack with that stack's policy config."""
+    return f"pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
 
 
 def deploy_command(stack: str, weight: int) -> str:
     """The exact, reviewed change that moves the canary to `weight`."""
-    return (
-        f"pulumi config set canaryWeight {weight} -s {stack} && "
-        f"pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
-    )
+    return f"pulumi config set {CONFIG_KEY} {weight} -s {stack} && {up_command(stack)}"
 
 
 def _gate(name: str, metric: Metric, limit: float, unit: str) -> Check:
@@ -115,10 +116,10 @@ def fetch_metrics(out: Outputs, aws: Aws, window: timedelta) -> Metrics:
     """Read the window's metrics; anything CloudWatch does not return becomes "not available"."""
     cloudwatch = aws.client("cloudwatch")
     alb = {
-        "LoadBalancer": dimension_load_balancer(out.string("listenerArn")),
-        "TargetGroup": dimension_target_group(out.string("targetGroupArn")),
+        "LoadBalancer": dimension_load_balancer(out.string(contract.LISTENER_ARN)),
+        "TargetGroup": dimension_target_group(out.string(contract.TARGET_GROUP_ARN)),
     }
-    ecs = {"ClusterName": out.string("clusterName"), "ServiceName": out.string("serviceName")}
+    ecs = {"ClusterName": out.string(contract.CLUSTER_NAME), "ServiceName": out.string(contract.SERVICE_NAME)}
     minute = 60
     whole = max(int(window.total_seconds()) // minute * minute, minute)
 
@@ -147,13 +148,13 @@ def fetch_metrics(out: Outputs, aws: Aws, window: timedelta) -> Metrics:
 
 
 def run(out: Outputs, aws: Aws, stack: str, window_minutes: int, emit: Callable[[str], Any] = print) -> int:
-    out.require(NEEDS)
-    monolith, service = out.string("monolithTargetGroupArn"), out.string("targetGroupArn")
-    configured = out.integer("canaryWeight")
-    rule = read_rule(aws.client("elbv2"), out.string("listenerRuleArn"))
+    out.require(*NEEDS)
+    monolith, service = out.string(contract.MONOLITH_TARGET_GROUP_ARN), out.string(contract.TARGET_GROUP_ARN)
+    configured = out.integer(contract.CANARY_WEIGHT)
+    rule = read_rule(aws.client("elbv2"), out.string(contract.LISTENER_RULE_ARN))
     live = rule.service_percent(service)
     emit(f"listener rule: monolith {rule.weight(monolith)} / service {rule.weight(service)} -> service gets {live}%")
-    emit(f"configured canaryWeight: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)")
+    emit(f"configured {CONFIG_KEY}: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)")
 
     checks = [
         Check(

@@ -12,17 +12,18 @@ from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
 
 
-def _common() -> argparse.ArgumentParser:
+def _stack_options(*, region: bool, without: str = "ask the pulumi CLI") -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("stack")
-    group.add_argument("--outputs", metavar="FILE", help="stack outputs JSON (`pulumi stack output --json --show-secrets`); default: ask the pulumi CLI")
-    group.add_argument("--stack", help="stack name (default: the outputs' `stack`); must match the outputs")
-    group.add_argument("--region", help="AWS region (default: the outputs' `region`)")
+    group.add_argument("--outputs", metavar="FILE", help=f"stack outputs JSON (`pulumi stack output --json --show-secrets`); without it: {without}")
+    group.add_argument("--stack", help="stack name (default: the one in the outputs); must match the outputs")
+    if region:
+        group.add_argument("--region", help="AWS region (default: the one in the outputs)")
     return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
+    common = _stack_options(region=True)
     parser = argparse.ArgumentParser(prog="python -m runbook", description="Task Service migration runbook, fed by stack outputs.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -48,14 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = dms_commands.add_parser(action, parents=[common], help=text)
         p.add_argument("--dry-run", action="store_true", help="print the call, change nothing")
 
-    p = commands.add_parser("integrity", parents=[common], help="row counts and MD5 of the six tables, source vs target (exit 1 on any difference)")
+    p = commands.add_parser(
+        "integrity",
+        parents=[_stack_options(region=False, without="--stack asks the pulumi CLI; with neither, all six tables are compared")],
+        help="row counts and MD5 of the stack's replicated tables (all six without outputs), source vs target (exit 1 on any difference)",
+    )
     p.add_argument("--source", required=True, metavar="DSN", help="the monolith database (libpq DSN or URI)")
     p.add_argument("--target", required=True, metavar="DSN", help="the Task Service database")
     p.add_argument("--samples", type=int, default=5, help="differing primary keys to show per table (default: %(default)s)")
 
     p = commands.add_parser("schema", help="the Task Service schema")
     schema_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = schema_commands.add_parser("apply", parents=[common], help="apply schema/task_service.sql (idempotent)")
+    p = schema_commands.add_parser("apply", help="apply schema/task_service.sql (idempotent)")
     p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database (libpq DSN or URI)")
     return parser
 
@@ -67,7 +72,8 @@ def _outputs(args: argparse.Namespace) -> Outputs:
 def dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "integrity":
-        return integrity.run(args.source, args.target, args.samples)
+        stack_outputs = _outputs(args) if args.outputs or args.stack else None
+        return integrity.run(args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs))
     if command == "schema":
         return schema.apply(args.dsn)
     out = _outputs(args)

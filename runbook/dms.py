@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from runbook.aws import Aws, error_text
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.outputs import Outputs
+from task_service import contract
 
 RUNNING = {"running", "starting"}
 RESUMABLE = {"stopped", "failed"}
@@ -28,13 +29,12 @@ STAT_FIELDS = (
 
 
 def task_arn(out: Outputs) -> str:
-    arn = out.optional_string("dmsReplicationTaskArn")
-    if arn is None:
+    if not out.dms_enabled:
         raise BadInput(
-            "DMS is disabled in this stack: 'dmsReplicationTaskArn' is absent or null in "
-            f"{out.source}. Enable DMS in the stack config (prod) to use `dms`."
+            f"DMS is disabled in this stack: {out.source} has no DMS outputs "
+            f"('{contract.DMS_REPLICATION_TASK_ARN.name}' and the others). Enable DMS in the stack config (prod) to use `dms`."
         )
-    return arn
+    return out.string(contract.DMS_REPLICATION_TASK_ARN)
 
 
 def describe(aws: Aws, arn: str) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def describe(aws: Aws, arn: str) -> dict[str, Any]:
     except ClientError as err:
         raise BadInput(f"DMS task {arn} cannot be described: {error_text(err)}") from None
     if not tasks:
-        raise BadInput(f"DMS task {arn} does not exist (dmsReplicationTaskArn).")
+        raise BadInput(f"DMS task {arn} does not exist ({contract.DMS_REPLICATION_TASK_ARN.name}).")
     return dict(tasks[0])
 
 

@@ -1,4 +1,7 @@
-"""`integrity`: row counts and an MD5 checksum of the six tables on source and target.
+"""`integrity`: row counts and an MD5 checksum of the migrated tables on source and target.
+
+Which tables: the ones the stack replicates (`contract.DMS_TABLES`, when outputs are given and hold it),
+else all six of `task_service.tables`.
 
 Both sides are read in one read-only REPEATABLE READ transaction each, so every number comes from
 one snapshot. Rows are streamed in primary-key order as (pk, md5 of the row) with server-side
@@ -12,7 +15,7 @@ of the concatenated row hashes in that order, which equals this SQL on either si
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +24,9 @@ from psycopg import sql
 
 from runbook.db import connect
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
-from runbook.tables import SCHEMA, TABLES
+from runbook.outputs import Outputs
+from task_service import contract
+from task_service.tables import qualified
 
 SESSION_SETTINGS = (
     "SET TIME ZONE 'UTC'",
@@ -72,16 +77,33 @@ def _prepare(conn: psycopg.Connection) -> None:
         conn.execute(statement)  # constants
 
 
-def _names(conn: psycopg.Connection, query: str, table: str) -> list[str]:
-    return [row[0] for row in conn.execute(query, (SCHEMA, table))]
+def replicated_tables(out: Outputs | None) -> list[str]:
+    """`schema.table` names to compare (and to make read-only): the stack's replicated ones, else all six."""
+    six = qualified()
+    if out is None or not out.dms_enabled or not out.available(contract.DMS_TABLES):
+        return six
+    listed = out.strings(contract.DMS_TABLES)
+    strange = [name for name in listed if name not in six]
+    if strange or not listed:
+        raise BadInput(
+            f"stack output '{contract.DMS_TABLES.name}' ({contract.DMS_TABLES.meaning}) in {out.source} should list "
+            f"some of {', '.join(six)}; got {', '.join(map(repr, strange)) if strange else 'none'}."
+        )
+    return listed
 
 
-def _rows(conn: psycopg.Connection, table: str, pk: list[str], columns: list[str]) -> Iterator[tuple[tuple[Any, ...], str]]:
+def _names(conn: psycopg.Connection, query: str, schema: str, table: str) -> list[str]:
+    return [row[0] for row in conn.execute(query, (schema, table))]
+
+
+def _rows(
+    conn: psycopg.Connection, schema: str, table: str, pk: list[str], columns: list[str]
+) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(primary key, md5 of the row's text) in primary-key order, fetched in batches."""
     query = sql.SQL("SELECT {pk}, md5(ROW({cols})::text) FROM {schema}.{table} ORDER BY {pk}").format(
         pk=sql.SQL(", ").join(map(sql.Identifier, pk)),
         cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        schema=sql.Identifier(SCHEMA),
+        schema=sql.Identifier(schema),
         table=sql.Identifier(table),
     )
     with conn.cursor(name=f"integrity_{table}") as cursor:
@@ -95,11 +117,13 @@ def _key_text(pk: list[str], key: tuple[Any, ...]) -> str:
     return ", ".join(f"{name}={value}" for name, value in zip(pk, key))
 
 
-def compare_table(source: psycopg.Connection, target: psycopg.Connection, table: str, samples: int) -> TableResult:
+def compare_table(source: psycopg.Connection, target: psycopg.Connection, name: str, samples: int) -> TableResult:
+    """Compare one `schema.table`; the result is labelled with the bare table name."""
+    schema, _, table = name.partition(".")
     result = TableResult(table)
-    src_cols, tgt_cols = set(_names(source, COLUMNS, table)), set(_names(target, COLUMNS, table))
+    src_cols, tgt_cols = set(_names(source, COLUMNS, schema, table)), set(_names(target, COLUMNS, schema, table))
     if not src_cols or not tgt_cols:
-        result.problems.append(f"table {SCHEMA}.{table} is missing in the " + ("source" if not src_cols else "target"))
+        result.problems.append(f"table {name} is missing in the " + ("source" if not src_cols else "target"))
         return result
     if src_cols != tgt_cols:
         result.problems.append(
@@ -108,13 +132,13 @@ def compare_table(source: psycopg.Connection, target: psycopg.Connection, table:
             + "; only in target: "
             + (", ".join(sorted(tgt_cols - src_cols)) or "-")
         )
-    src_pk, tgt_pk = _names(source, PRIMARY_KEY, table), _names(target, PRIMARY_KEY, table)
+    src_pk, tgt_pk = _names(source, PRIMARY_KEY, schema, table), _names(target, PRIMARY_KEY, schema, table)
     if not src_pk or src_pk != tgt_pk:
         result.problems.append(f"primary keys differ or are missing: source ({', '.join(src_pk)}), target ({', '.join(tgt_pk)})")
         return result
     columns = sorted(src_cols & tgt_cols)
     src_hash, tgt_hash = hashlib.md5(), hashlib.md5()
-    src_it, tgt_it = _rows(source, table, src_pk, columns), _rows(target, table, tgt_pk, columns)
+    src_it, tgt_it = _rows(source, schema, table, src_pk, columns), _rows(target, schema, table, tgt_pk, columns)
     s, t = next(src_it, None), next(tgt_it, None)
 
     def note(kind: str, key: tuple[Any, ...]) -> None:
@@ -151,20 +175,23 @@ def compare_table(source: psycopg.Connection, target: psycopg.Connection, table:
     return result
 
 
-def check(source_dsn: str, target_dsn: str, samples: int = 5, tables: tuple[str, ...] = TABLES) -> list[TableResult]:
+def check(source_dsn: str, target_dsn: str, samples: int = 5, tables: Sequence[str] | None = None) -> list[TableResult]:
+    """Compare `tables` (`schema.table`; default all six) between the two databases."""
     if samples < 1:
         raise BadInput("--samples must be at least 1.")
     with connect(source_dsn, "source", read_only=True) as source, connect(target_dsn, "target", read_only=True) as target:
         try:
             _prepare(source)
             _prepare(target)
-            return [compare_table(source, target, table, samples) for table in tables]
+            return [compare_table(source, target, name, samples) for name in (qualified() if tables is None else tables)]
         except psycopg.Error as err:
             raise BadInput(f"integrity query failed: {str(err).strip()}") from None
 
 
-def run(source_dsn: str, target_dsn: str, samples: int = 5, emit: Callable[[str], Any] = print) -> int:
-    results = check(source_dsn, target_dsn, samples)
+def run(
+    source_dsn: str, target_dsn: str, samples: int = 5, tables: Sequence[str] | None = None, emit: Callable[[str], Any] = print
+) -> int:
+    results = check(source_dsn, target_dsn, samples, tables)
     emit("| table | source rows | target rows | source md5 | target md5 | result |")
     emit("|---|---|---|---|---|---|")
     for r in results:

@@ -2,8 +2,10 @@
 
 Sources, in order: `--outputs FILE` (the JSON of `pulumi stack output --json --show-secrets`, or the
 hermetic preview's file in the same shape); else the `pulumi` CLI when it is on PATH; else a clear
-message. Values the engine does not know yet (preview) and secrets printed without
-`--show-secrets` count as "not available": `render` says so at the step, live commands stop.
+message. Every output is read through its `task_service.contract` constant: its kind decides the type
+check and its meaning goes in messages. Outputs the hermetic preview lists under
+`contract.PREVIEW_UNKNOWN_KEY` and secrets printed without `--show-secrets` count as "not available":
+`render` says so at the step, live commands stop.
 """
 
 from __future__ import annotations
@@ -11,69 +13,23 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from runbook.errors import BadInput
+from task_service import contract
+from task_service.contract import Kind, Output
 
-UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET_PLACEHOLDER = "[secret]"
+PREVIEW_UNKNOWN = "unknown until the stack is deployed (this is preview output)"
 
-Kind = Literal["string", "integer", "strings", "optional_string"]
-
-# What each key means, used in messages so the operator knows what is expected.
-DESCRIPTIONS: dict[str, str] = {
-    "region": "the AWS region, e.g. ap-northeast-1",
-    "stack": "the stack name",
-    "project": "the Pulumi project name",
-    "dbInstanceId": "the RDS instance identifier",
-    "dbEndpoint": "the RDS endpoint host:port",
-    "dbAddress": "the RDS host name",
-    "dbPort": "the RDS port (integer)",
-    "dbName": "the Task Service database name",
-    "dbUsername": "the Task Service database user",
-    "dbSecretArn": "the ARN of secret task-service/db-password",
-    "dbEngineVersion": "the actual RDS engine version, e.g. 16.4",
-    "clusterName": "the ECS cluster name",
-    "serviceName": "the ECS service name",
-    "autoscalingMin": "the autoscaling minimum (integer)",
-    "autoscalingMax": "the autoscaling maximum (integer)",
-    "listenerArn": "the ARN of the monolith ALB listener",
-    "listenerRuleArn": "the ARN of the weighted /api/tasks/* listener rule",
-    "listenerRulePriority": "the listener rule priority (integer)",
-    "targetGroupArn": "the ARN of target group task-service-tg",
-    "monolithTargetGroupArn": "the ARN of the monolith's target group",
-    "canaryWeight": "the configured canary weight of the service (integer 0-100)",
-    "dmsReplicationTaskArn": "the ARN of the DMS replication task (null when DMS is disabled)",
-    "dmsReplicationInstanceArn": "the ARN of the DMS replication instance",
-    "dmsSourceEndpointArn": "the ARN of the DMS source endpoint",
-    "dmsTargetEndpointArn": "the ARN of the DMS target endpoint",
-    "dmsTables": "the list of replicated tables, e.g. [\"public.tasks\"]",
-    "alarmTopicArn": "the ARN of the alarm SNS topic",
-    "alarmNames": "the list of CloudWatch alarm names",
-    "dashboardName": "the CloudWatch dashboard name",
-    "dashboardUrl": "the CloudWatch dashboard URL",
-    "cognitoSecretArn": "the ARN of secret task-service/cognito-config",
-    "executionRoleName": "the ECS execution role name",
-    "taskRoleName": "the ECS task role name",
-    "monolithDbAppUser": "the monolith's application DB user (for the REVOKE step)",
-    "monolithDbHost": "the monolith database host (DMS source, integrity --source)",
-    "monolithDbName": "the monolith database name",
-    "ecrRepositoryUrl": "the ECR repository URL",
-    "logGroupName": "the CloudWatch log group of the service",
+_TYPES: dict[Kind, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda value: isinstance(value, str) and bool(value), "a non-empty string"),
+    "integer": (lambda value: isinstance(value, int) and not isinstance(value, bool), "an integer"),
+    "strings": (lambda value: isinstance(value, list) and all(isinstance(item, str) for item in value), "a list of strings"),
 }
-
-
-def _not_known(value: Any) -> str | None:
-    """Why a value is not usable, or None when it is."""
-    if value == UNKNOWN_SENTINEL:
-        return "unknown until the stack is deployed (this looks like preview output)"
-    if value == SECRET_PLACEHOLDER:
-        return "a secret printed without --show-secrets"
-    if isinstance(value, list) and any(_not_known(item) for item in value):
-        return "a list with values unknown until the stack is deployed"
-    return None
 
 
 @dataclass(frozen=True)
@@ -82,61 +38,73 @@ class Outputs:
 
     values: dict[str, Any]
     source: str
+    unknown: frozenset[str] = frozenset()
+    """Names the hermetic preview could not know (listed under `contract.PREVIEW_UNKNOWN_KEY`)."""
 
-    def reason_unavailable(self, key: str) -> str | None:
-        """None when `key` holds a real value; otherwise a short reason fit for a runbook note."""
-        if key not in self.values or self.values[key] is None:
+    def present(self, output: Output) -> bool:
+        """The file holds the output at all, known or not (null counts as absent, as the CLI drops it)."""
+        return output.name in self.unknown or self.values.get(output.name) is not None
+
+    @property
+    def dms_enabled(self) -> bool:
+        """DMS outputs are exported only when the stack enables DMS (dev has none)."""
+        return any(self.present(output) for output in contract.CONTRACT if output.dms)
+
+    def reason_unavailable(self, output: Output) -> str | None:
+        """None when `output` holds a real value; otherwise a short reason fit for a runbook note."""
+        if output.name in self.unknown:
+            return PREVIEW_UNKNOWN
+        if not self.present(output):
             return f"missing from {self.source}"
-        return _not_known(self.values[key])
+        if self.values[output.name] == SECRET_PLACEHOLDER:
+            return "a secret printed without --show-secrets"
+        return None
 
-    def available(self, key: str) -> bool:
-        return self.reason_unavailable(key) is None
+    def available(self, output: Output) -> bool:
+        return self.reason_unavailable(output) is None
 
-    def _raw(self, key: str) -> Any:
-        reason = self.reason_unavailable(key)
+    def value(self, output: Output) -> Any:
+        """The value, checked against the output's kind; BadInput names the output and its meaning."""
+        reason = self.reason_unavailable(output)
         if reason is not None:
-            expected = DESCRIPTIONS.get(key, "a value")
-            raise BadInput(f"stack output '{key}' ({expected}) is {reason}.")
-        return self.values[key]
-
-    def _bad_type(self, key: str, value: Any, kind: str) -> BadInput:
-        return BadInput(
-            f"stack output '{key}' in {self.source} should be {kind}, got {type(value).__name__} {value!r}."
-        )
-
-    def string(self, key: str) -> str:
-        value = self._raw(key)
-        if not isinstance(value, str) or not value:
-            raise self._bad_type(key, value, "a non-empty string")
+            raise BadInput(f"stack output '{output.name}' ({output.meaning}) is {reason}.")
+        value = self.values[output.name]
+        accepts, expected = _TYPES[output.kind]
+        if not accepts(value):
+            raise BadInput(
+                f"stack output '{output.name}' ({output.meaning}) in {self.source} should be {expected}, "
+                f"got {type(value).__name__} {value!r}."
+            )
         return value
 
-    def integer(self, key: str) -> int:
-        value = self._raw(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._bad_type(key, value, "an integer")
-        return value
+    def _typed(self, output: Output, kind: Kind) -> Any:
+        if output.kind != kind:
+            raise TypeError(f"output {output.name} is of kind {output.kind}, not {kind}")
+        return self.value(output)
 
-    def strings(self, key: str) -> list[str]:
-        value = self._raw(key)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._bad_type(key, value, "a list of strings")
-        return value
+    def string(self, output: Output) -> str:
+        text: str = self._typed(output, "string")
+        return text
 
-    def optional_string(self, key: str) -> str | None:
-        """For outputs that are legitimately absent or null (DMS in dev); unknown still fails."""
-        if self.values.get(key) is None:
-            return None
-        return self.string(key)
+    def integer(self, output: Output) -> int:
+        number: int = self._typed(output, "integer")
+        return number
 
-    def require(self, spec: dict[str, Kind]) -> None:
-        """Check every key a command needs before it touches AWS, so a bad file changes nothing.
+    def strings(self, output: Output) -> list[str]:
+        items: list[str] = self._typed(output, "strings")
+        return items
 
-        `spec` maps each key to the accessor that reads it.
+    def require(self, *needed: Output) -> None:
+        """Check every output a command needs before it touches AWS, so a bad file changes nothing.
+
+        DMS outputs are skipped when the stack has DMS disabled: their absence is legitimate there.
         """
         problems = []
-        for key, kind in spec.items():
+        for output in needed:
+            if output.dms and not self.dms_enabled:
+                continue
             try:
-                getattr(self, kind)(key)
+                self.value(output)
             except BadInput as err:
                 problems.append(str(err))
         if len(problems) == 1:
@@ -144,15 +112,35 @@ class Outputs:
         if problems:
             raise BadInput(f"{len(problems)} stack outputs are not usable:\n  " + "\n  ".join(problems))
 
-    def display(self, key: str) -> str:
+    def display(self, output: Output) -> str:
         """The value as text for the rendered runbook, or a visible placeholder."""
-        if not self.available(key):
-            return f"<{key}: not available>"
-        value = self.values[key]
+        if not self.available(output):
+            return f"<{output.name}: not available>"
+        value = self.values[output.name]
         return ", ".join(value) if isinstance(value, list) else str(value)
 
 
-def _parse(text: str, source: str) -> dict[str, Any]:
+def _unknown_names(data: dict[str, Any], source: str) -> frozenset[str]:
+    listed = data.pop(contract.PREVIEW_UNKNOWN_KEY, [])
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise BadInput(f"'{contract.PREVIEW_UNKNOWN_KEY}' in {source} should be a list of output names, got {listed!r}.")
+    return frozenset(listed)
+
+
+def _check_names(outputs: Outputs) -> None:
+    """Notice a renamed export: the file has names the contract does not know and lacks ones it expects."""
+    strange = sorted((set(outputs.values) | outputs.unknown) - set(contract.BY_NAME))
+    absent = [output for output in contract.expected(outputs.dms_enabled) if not outputs.present(output)]
+    if strange and absent:
+        wanted = "; ".join(f"'{output.name}' ({output.meaning})" for output in absent)
+        raise BadInput(
+            f"{outputs.source} lacks {wanted} but has {', '.join(repr(name) for name in strange)}, which the "
+            "stack-output contract does not define (renamed?); write the file again from the deployed stack."
+        )
+
+
+def parse(text: str, source: str) -> Outputs:
+    """The outputs in `text` (JSON of `pulumi stack output --json`), checked against the contract's names."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -162,7 +150,10 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise BadInput(f"{source} should hold a JSON object of stack outputs, got {type(data).__name__}.")
-    return data
+    unknown = _unknown_names(data, source)
+    outputs = Outputs(data, source, unknown)
+    _check_names(outputs)
+    return outputs
 
 
 def _from_cli(stack: str | None) -> Outputs:
@@ -176,25 +167,26 @@ def _from_cli(stack: str | None) -> Outputs:
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()[-1:] or ["no error output"]
         raise BadInput(f"`{' '.join(command)}` failed (exit {done.returncode}): {detail[0]}")
-    source = f"`pulumi stack output` of stack {stack or '(selected)'}"
-    return Outputs(_parse(done.stdout, source), source)
+    return parse(done.stdout, f"`pulumi stack output` of stack {stack or '(selected)'}")
+
+
+def _from_file(path: str) -> Outputs:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(
+            f"outputs file {path} does not exist; expected the JSON written by "
+            "`pulumi stack output --json --show-secrets --stack <stack> > FILE`."
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"outputs file {path} cannot be read: {err}") from None
+    return parse(text, f"outputs file {path}")
 
 
 def load_outputs(path: str | None, stack: str | None) -> Outputs:
     """Read the outputs from `path`, else from the pulumi CLI; check they belong to `stack`."""
     if path is not None:
-        file = Path(path)
-        source = f"outputs file {path}"
-        try:
-            text = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise BadInput(
-                f"outputs file {path} does not exist; expected the JSON written by "
-                "`pulumi stack output --json --show-secrets --stack <stack> > FILE`."
-            ) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise BadInput(f"outputs file {path} cannot be read: {err}") from None
-        outputs = Outputs(_parse(text, source), source)
+        outputs = _from_file(path)
     elif shutil.which("pulumi"):
         outputs = _from_cli(stack)
     else:
@@ -202,17 +194,17 @@ def load_outputs(path: str | None, stack: str | None) -> Outputs:
             "no stack outputs: pass --outputs FILE (written by `pulumi stack output --json "
             "--show-secrets --stack <stack>`), or install the pulumi CLI and log in."
         )
-    recorded = outputs.values.get("stack")
-    if stack and isinstance(recorded, str) and outputs.available("stack") and recorded != stack:
+    recorded = outputs.values.get(contract.STACK.name)
+    if stack and isinstance(recorded, str) and outputs.available(contract.STACK) and recorded != stack:
         raise BadInput(f"--stack {stack} does not match {outputs.source}, which is for stack '{recorded}'.")
     return outputs
 
 
 def stack_name(outputs: Outputs, override: str | None) -> str:
-    """The stack the commands talk about: --stack wins, else the outputs' own `stack`."""
-    return override if override else outputs.string("stack")
+    """The stack the commands talk about: --stack wins, else the outputs' own stack."""
+    return override if override else outputs.string(contract.STACK)
 
 
 def region_name(outputs: Outputs, override: str | None) -> str:
-    """--region wins over the outputs' `region`."""
-    return override if override else outputs.string("region")
+    """--region wins over the outputs' region."""
+    return override if override else outputs.string(contract.REGION)

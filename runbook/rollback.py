@@ -18,18 +18,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runbook.alb import read_rule, weighted_forward
 from runbook.aws import Aws, error_text
+from runbook.canary import CONFIG_KEY, up_command
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
-from runbook.outputs import Kind, Outputs
+from runbook.outputs import Outputs
+from task_service import contract
 
 TARGET_SECONDS = 300
 
-NEEDS: dict[str, Kind] = {
-    "listenerRuleArn": "string",
-    "targetGroupArn": "string",
-    "monolithTargetGroupArn": "string",
-    "clusterName": "string",
-    "serviceName": "string",
-}
+NEEDS = (
+    contract.LISTENER_RULE_ARN,
+    contract.TARGET_GROUP_ARN,
+    contract.MONOLITH_TARGET_GROUP_ARN,
+    contract.CLUSTER_NAME,
+    contract.SERVICE_NAME,
+)
 
 
 @dataclass
@@ -47,8 +49,8 @@ class Step:
 
 
 def _plan_route(out: Outputs, aws: Aws) -> tuple[list[Step], str]:
-    monolith, service = out.string("monolithTargetGroupArn"), out.string("targetGroupArn")
-    rule = read_rule(aws.client("elbv2"), out.string("listenerRuleArn"))
+    monolith, service = out.string(contract.MONOLITH_TARGET_GROUP_ARN), out.string(contract.TARGET_GROUP_ARN)
+    rule = read_rule(aws.client("elbv2"), out.string(contract.LISTENER_RULE_ARN))
     state = f"monolith {rule.weight(monolith)} / service {rule.weight(service)}"
     if rule.weights == {monolith: 100, service: 0}:
         return [], f"listener rule already at {state}"
@@ -58,7 +60,7 @@ def _plan_route(out: Outputs, aws: Aws) -> tuple[list[Step], str]:
 
 
 def _plan_scale(out: Outputs, aws: Aws) -> tuple[list[Step], str]:
-    cluster, service = out.string("clusterName"), out.string("serviceName")
+    cluster, service = out.string(contract.CLUSTER_NAME), out.string(contract.SERVICE_NAME)
     resource = f"service/{cluster}/{service}"
     steps = []
     targets = aws.client("application-autoscaling").describe_scalable_targets(
@@ -88,9 +90,9 @@ def _plan_scale(out: Outputs, aws: Aws) -> tuple[list[Step], str]:
 
 def follow_up(stack: str, scaled: bool) -> str:
     lines = [
-        "follow-up (the stack still holds the old canaryWeight; the next `pulumi up` would undo this):",
-        f"  pulumi config set canaryWeight 0 -s {stack}",
-        f"  pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json",
+        f"follow-up (the stack still holds the old {CONFIG_KEY}; the next `pulumi up` would undo this):",
+        f"  pulumi config set {CONFIG_KEY} 0 -s {stack}",
+        f"  {up_command(stack)}",
     ]
     if scaled:
         lines.append(f"  when the service may run again: pulumi up --refresh -s {stack}  (restores autoscaling min/max and desired count)")
@@ -114,7 +116,7 @@ def run(
     interactive: Callable[[], bool] = lambda: sys.stdin.isatty(),
     confirm: Callable[[], bool] = _interactive_confirm,
 ) -> int:
-    out.require(NEEDS)
+    out.require(*NEEDS)
     if not (yes or dry_run) and not interactive():
         raise BadInput("refusing to roll back without confirmation: stdin is not a terminal. Rerun with --yes (or --dry-run to see the calls).")
 

@@ -10,7 +10,7 @@ import psycopg
 
 from runbook.db import connect
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
-from runbook.tables import SCHEMA, TABLES
+from task_service.tables import SCHEMA, TABLES
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "task_service.sql"
 EXPECTED = {"tables": len(TABLES), "indexes": 13, "triggers": 2}

@@ -16,10 +16,11 @@ from botocore.exceptions import ClientError
 from runbook.alb import read_rule
 from runbook.aws import Aws, error_text, is_auth_error
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
-from runbook.outputs import Kind, Outputs
+from runbook.outputs import Outputs
 from runbook.report import Check, Status, summary, table
+from task_service import contract
 
-ALARM_PREFIX = "task-service"
+DESCRIBE_ALARMS_MAX_NAMES = 100
 BACKUP_RETENTION_DAYS = 7
 ENGINE_MAJOR = "16"
 DMS_HEALTHY = {"ready", "starting", "running", "stopped"}
@@ -30,7 +31,7 @@ def _ok(name: str, passed: bool, detail: str) -> Check:
 
 
 def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
-    cluster, service = out.string("clusterName"), out.string("serviceName")
+    cluster, service = out.string(contract.CLUSTER_NAME), out.string(contract.SERVICE_NAME)
     found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
     if not found:
         return [_ok("ecs desired == running", False, f"service {service} not found in {cluster}")]
@@ -43,7 +44,7 @@ def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def rds_checks(out: Outputs, aws: Aws) -> list[Check]:
-    instance_id = out.string("dbInstanceId")
+    instance_id = out.string(contract.DB_INSTANCE_ID)
     db = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
     version = str(db.get("EngineVersion", ""))
     checks = [
@@ -70,8 +71,8 @@ def rds_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def autoscaling_checks(out: Outputs, aws: Aws) -> list[Check]:
-    resource = f"service/{out.string('clusterName')}/{out.string('serviceName')}"
-    want_min, want_max = out.integer("autoscalingMin"), out.integer("autoscalingMax")
+    resource = f"service/{out.string(contract.CLUSTER_NAME)}/{out.string(contract.SERVICE_NAME)}"
+    want_min, want_max = out.integer(contract.AUTOSCALING_MIN), out.integer(contract.AUTOSCALING_MAX)
     targets = aws.client("application-autoscaling").describe_scalable_targets(
         ServiceNamespace="ecs", ResourceIds=[resource], ScalableDimension="ecs:service:DesiredCount"
     )["ScalableTargets"]
@@ -88,7 +89,7 @@ def autoscaling_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def target_health_checks(out: Outputs, aws: Aws) -> list[Check]:
-    descriptions = aws.client("elbv2").describe_target_health(TargetGroupArn=out.string("targetGroupArn"))[
+    descriptions = aws.client("elbv2").describe_target_health(TargetGroupArn=out.string(contract.TARGET_GROUP_ARN))[
         "TargetHealthDescriptions"
     ]
     states = [d["TargetHealth"]["State"] for d in descriptions]
@@ -98,10 +99,10 @@ def target_health_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def listener_rule_checks(out: Outputs, aws: Aws) -> list[Check]:
-    rule = read_rule(aws.client("elbv2"), out.string("listenerRuleArn"))
-    want_priority = out.integer("listenerRulePriority")
-    weight = out.integer("canaryWeight")
-    monolith, service = out.string("monolithTargetGroupArn"), out.string("targetGroupArn")
+    rule = read_rule(aws.client("elbv2"), out.string(contract.LISTENER_RULE_ARN))
+    want_priority = out.integer(contract.LISTENER_RULE_PRIORITY)
+    weight = out.integer(contract.CANARY_WEIGHT)
+    monolith, service = out.string(contract.MONOLITH_TARGET_GROUP_ARN), out.string(contract.TARGET_GROUP_ARN)
     live = (rule.weight(monolith), rule.weight(service))
     both = monolith in rule.weights and service in rule.weights
     return [
@@ -116,17 +117,20 @@ def listener_rule_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def alarm_checks(out: Outputs, aws: Aws) -> list[Check]:
-    expected = out.strings("alarmNames")
-    paginator = aws.client("cloudwatch").get_paginator("describe_alarms")
+    """The stack's own alarms, by the exact names it exports: another stack's alarms are not this one's business."""
+    expected = out.strings(contract.ALARM_NAMES)
+    cloudwatch = aws.client("cloudwatch")
     found: dict[str, str] = {}
-    for page in paginator.paginate(AlarmNamePrefix=ALARM_PREFIX):
-        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-            found[alarm["AlarmName"]] = alarm["StateValue"]
+    for start in range(0, len(expected), DESCRIBE_ALARMS_MAX_NAMES):
+        names = expected[start : start + DESCRIBE_ALARMS_MAX_NAMES]
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names):
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                found[alarm["AlarmName"]] = alarm["StateValue"]
     missing = [name for name in expected if name not in found]
     in_alarm = sorted(name for name, state in found.items() if state == "ALARM")
     return [
         _ok(
-            f"alarms exist ({ALARM_PREFIX}*)",
+            "alarms exist",
             bool(expected) and not missing,
             f"{len(expected) - len(missing)}/{len(expected)} found" + (f"; missing: {', '.join(missing)}" if missing else ""),
         ),
@@ -138,26 +142,29 @@ def secret_checks(out: Outputs, aws: Aws) -> list[Check]:
     """Secrets must be readable; values are parsed but never printed."""
     client = aws.client("secretsmanager")
     checks = []
-    for key, required in (("dbSecretArn", {"username", "password", "host", "port", "dbname"}), ("cognitoSecretArn", {"user_pool_id", "client_id"})):
-        arn = out.string(key)
+    for output, required in (
+        (contract.DB_SECRET_ARN, {"username", "password", "host", "port", "dbname"}),
+        (contract.COGNITO_SECRET_ARN, {"user_pool_id", "client_id"}),
+    ):
+        arn = out.string(output)
         try:
             value = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
             missing = sorted(required - set(value)) if isinstance(value, dict) else sorted(required)
-            checks.append(_ok(f"secret {key}", not missing, "readable" + (f"; JSON lacks {', '.join(missing)}" if missing else "")))
+            checks.append(_ok(f"secret {output.name}", not missing, "readable" + (f"; JSON lacks {', '.join(missing)}" if missing else "")))
         except ClientError as err:
             if is_auth_error(err):
                 raise
-            checks.append(_ok(f"secret {key}", False, error_text(err)))
+            checks.append(_ok(f"secret {output.name}", False, error_text(err)))
         except (KeyError, ValueError):
-            checks.append(_ok(f"secret {key}", False, "readable but not a JSON string"))
+            checks.append(_ok(f"secret {output.name}", False, "readable but not a JSON string"))
     return checks
 
 
 def role_checks(out: Outputs, aws: Aws) -> list[Check]:
     iam = aws.client("iam")
     checks = []
-    for key in ("executionRoleName", "taskRoleName"):
-        name = out.string(key)
+    for output in (contract.EXECUTION_ROLE_NAME, contract.TASK_ROLE_NAME):
+        name = out.string(output)
         try:
             iam.get_role(RoleName=name)
             checks.append(_ok(f"iam role {name}", True, "exists"))
@@ -169,9 +176,9 @@ def role_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def dms_checks(out: Outputs, aws: Aws) -> list[Check]:
-    arn = out.optional_string("dmsReplicationTaskArn")
-    if arn is None:
+    if not out.dms_enabled:
         return [Check("dms task", Status.NA, "DMS is disabled in this stack")]
+    arn = out.string(contract.DMS_REPLICATION_TASK_ARN)
     tasks = aws.client("dms").describe_replication_tasks(Filters=[{"Name": "replication-task-arn", "Values": [arn]}])[
         "ReplicationTasks"
     ]
@@ -208,28 +215,28 @@ def collect(out: Outputs, aws: Aws) -> list[Check]:
     return checks
 
 
-NEEDS: dict[str, Kind] = {
-    "clusterName": "string",
-    "serviceName": "string",
-    "dbInstanceId": "string",
-    "autoscalingMin": "integer",
-    "autoscalingMax": "integer",
-    "targetGroupArn": "string",
-    "monolithTargetGroupArn": "string",
-    "listenerRuleArn": "string",
-    "listenerRulePriority": "integer",
-    "canaryWeight": "integer",
-    "alarmNames": "strings",
-    "dbSecretArn": "string",
-    "cognitoSecretArn": "string",
-    "executionRoleName": "string",
-    "taskRoleName": "string",
-    "dmsReplicationTaskArn": "optional_string",
-}
+NEEDS = (
+    contract.CLUSTER_NAME,
+    contract.SERVICE_NAME,
+    contract.DB_INSTANCE_ID,
+    contract.AUTOSCALING_MIN,
+    contract.AUTOSCALING_MAX,
+    contract.TARGET_GROUP_ARN,
+    contract.MONOLITH_TARGET_GROUP_ARN,
+    contract.LISTENER_RULE_ARN,
+    contract.LISTENER_RULE_PRIORITY,
+    contract.CANARY_WEIGHT,
+    contract.ALARM_NAMES,
+    contract.DB_SECRET_ARN,
+    contract.COGNITO_SECRET_ARN,
+    contract.EXECUTION_ROLE_NAME,
+    contract.TASK_ROLE_NAME,
+    contract.DMS_REPLICATION_TASK_ARN,
+)
 
 
 def run(out: Outputs, aws: Aws, emit: Callable[[str], Any] = print) -> int:
-    out.require(NEEDS)
+    out.require(*NEEDS)
     checks = collect(out, aws)
     emit(table(checks))
     emit(summary(checks))

@@ -1,8 +1,8 @@
-"""The task-service CrossGuard policies, importable without starting the pack (`policy/__main__.py` does that)."""
+"""The task-service CrossGuard policies, importable without starting the pack (`serve()` does that)."""
 
 from __future__ import annotations
 
-from pulumi_policy import Policy
+from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from . import availability, backups, canary, encryption, monitoring, network, tags
 
@@ -18,4 +18,18 @@ ALL_POLICIES: list[Policy] = [
 
 PACK_NAME = "task-service-policies"
 
-__all__ = ["ALL_POLICIES", "PACK_NAME"]
+
+def serve() -> None:
+    """Build the pack; PolicyPack's constructor serves gRPC and blocks until the engine stops the process."""
+    PolicyPack(
+        name=PACK_NAME,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        policies=ALL_POLICIES,
+        description="Encryption, backups, availability, network and weighted-canary rules for the Task Service.",
+        display_name="Task Service policies",
+        provider="aws",
+        tags=["aws", "rds", "ecs", "alb", "dms"],
+    )
+
+
+__all__ = ["ALL_POLICIES", "PACK_NAME", "serve"]

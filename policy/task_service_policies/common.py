@@ -10,7 +10,7 @@ an include/exclude filter on the resource name, and a remediation hint on every 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, TypedDict
 
 from pulumi_policy.proxy import UnknownValueError
 
@@ -158,6 +158,27 @@ Check = Callable[[ResourceValidationArgs, Mapping[str, Any], Callable[[str], Non
 StackCheck = Callable[[StackValidationArgs, Mapping[str, Any], Callable[[str, Optional[str]], None]], None]
 
 
+class _Declared(TypedDict):
+    """What both kinds of policy declare besides their check (keyword arguments of either constructor)."""
+
+    name: str
+    description: str
+    enforcement_level: EnforcementLevel
+    config_schema: PolicyConfigSchema
+    severity: Severity
+    remediation_steps: str
+    tags: list[str]
+
+
+def _declared(name: str, area: str, description: str, remediation: str, enforcement_level: EnforcementLevel,
+              severity: Severity, schema: Mapping[str, Mapping[str, Any]]) -> _Declared:
+    return _Declared(
+        name=name, description=description, enforcement_level=enforcement_level,
+        config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in schema.items()}),
+        severity=severity, remediation_steps=remediation, tags=[area],
+    )
+
+
 def _hinted(report: Callable[..., None], remediation: str) -> Callable[..., None]:
     def hinted(message: str, urn: Optional[str] = None) -> None:
         report(f"{message}\nRemediation: {remediation}", urn)
@@ -190,17 +211,8 @@ def resource_policy(
         hinted = _hinted(report_violation, remediation)
         check(args, cfg, lambda message: hinted(message, None))
 
-    policy = ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=enforcement_level,
-        config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in schema.items()}),
-        severity=severity,
-        remediation_steps=remediation,
-        tags=[area],
-    )
-    return policy
+    return ResourceValidationPolicy(
+        validate=validate, **_declared(name, area, description, remediation, enforcement_level, severity, schema))
 
 
 def stack_policy(
@@ -221,14 +233,5 @@ def stack_policy(
         cfg = with_defaults(schema, args.get_config())
         check(args, cfg, _hinted(report_violation, remediation))
 
-    policy = StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=enforcement_level,
-        config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in schema.items()}),
-        severity=severity,
-        remediation_steps=remediation,
-        tags=[area],
-    )
-    return policy
+    return StackValidationPolicy(
+        validate=validate, **_declared(name, area, description, remediation, enforcement_level, severity, schema))

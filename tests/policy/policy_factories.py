@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Optional
 
-from preview.analyzer_client import UNKNOWN_STRING, Resource, make_urn
+from preview.analyzer_requests import Resource, make_urn
+from preview.wire import UNKNOWN
 
 PROJECT = "task-service"
 REGION = "ap-northeast-1"
@@ -103,7 +104,7 @@ def ecs_service(**changes: Any) -> dict[str, Any]:
         "desiredCount": 2,
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
         "networkConfiguration": {"assignPublicIp": False, "subnets": ["subnet-0a11b22c33d44e55f"],
-                                 "securityGroups": [UNKNOWN_STRING]},
+                                 "securityGroups": [UNKNOWN]},
         "tags": dict(TAGS),
         **changes,
     }
@@ -126,12 +127,12 @@ def security_group(**changes: Any) -> dict[str, Any]:
 
 
 def ingress_rule(**changes: Any) -> dict[str, Any]:
-    return {"securityGroupId": UNKNOWN_STRING, "referencedSecurityGroupId": UNKNOWN_STRING, "ipProtocol": "tcp",
+    return {"securityGroupId": UNKNOWN, "referencedSecurityGroupId": UNKNOWN, "ipProtocol": "tcp",
             "fromPort": 5432, "toPort": 5432, "tags": dict(TAGS), **changes}
 
 
 def egress_rule(**changes: Any) -> dict[str, Any]:
-    return {"securityGroupId": UNKNOWN_STRING, "ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0", "tags": dict(TAGS),
+    return {"securityGroupId": UNKNOWN, "ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0", "tags": dict(TAGS),
             **changes}
 
 
@@ -149,7 +150,7 @@ def target_group(**changes: Any) -> dict[str, Any]:
     }
 
 
-def listener_rule(weight: float = 0, *, task_arn: Optional[str] = UNKNOWN_STRING, **changes: Any) -> dict[str, Any]:
+def listener_rule(weight: float = 0, *, task_arn: Optional[str] = UNKNOWN, **changes: Any) -> dict[str, Any]:
     """The canary rule; the new group's ARN is unknown in a preview of a new stack."""
     return {
         "listenerArn": LISTENER_ARN,
@@ -171,7 +172,7 @@ def listener_rule(weight: float = 0, *, task_arn: Optional[str] = UNKNOWN_STRING
 
 
 def alarm_5xx(**changes: Any) -> dict[str, Any]:
-    dims = {"TargetGroup": UNKNOWN_STRING, "LoadBalancer": "app/myteacher-alb/50dc6c495c0c9188"}
+    dims = {"TargetGroup": UNKNOWN, "LoadBalancer": "app/myteacher-alb/50dc6c495c0c9188"}
     return {
         "name": "task-service-5xx-rate",
         "comparisonOperator": "GreaterThanThreshold",
@@ -201,7 +202,7 @@ def alarm_latency(**changes: Any) -> dict[str, Any]:
         "period": 60,
         "threshold": 0.5,
         "alarmActions": [SNS_ARN],
-        "dimensions": {"TargetGroup": UNKNOWN_STRING, "LoadBalancer": "app/myteacher-alb/50dc6c495c0c9188"},
+        "dimensions": {"TargetGroup": UNKNOWN, "LoadBalancer": "app/myteacher-alb/50dc6c495c0c9188"},
         "tags": dict(TAGS),
         **changes,
     }
@@ -266,7 +267,7 @@ STACK_FACTORIES: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
 ]
 
 
-def prod_stack(weight: float = 0, task_arn: Optional[str] = UNKNOWN_STRING) -> list[Resource]:
+def prod_stack(weight: float = 0, task_arn: Optional[str] = UNKNOWN) -> list[Resource]:
     """Every resource of the prod estate, compliant, with the canary at `weight`."""
     resources = [resource(t, n, factory()) for t, n, factory in STACK_FACTORIES]
     resources.append(resource(LISTENER_RULE, "task-service-rule", listener_rule(weight, task_arn=task_arn)))

@@ -1,8 +1,7 @@
 """The real program under mocks (preview/engine.py), every recorded resource to the pack over the protocol.
 
-Depends on the recorder's API: `run_program(project_dir, stack, overrides) -> Recording` whose `.resources` have
-`.type .name .urn .parent .custom .inputs .inputs_struct` (plus the optional fields that
-`resources_from_recording` reads).
+Depends on the recorder's API: `run_program(project_dir, stack, overrides) -> Recording` whose `.resources` are
+the `RecordedResource`s that `resources_from_recording` turns into analyzer resources.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ import pytest
 from google.protobuf import json_format
 
 from policy_support import ROOT, Alb
-from preview.analyzer_client import AnalysisResult, PolicyPackServer, Resource, resources_from_recording
+from preview.analyzer_client import AnalysisResult, PolicyPackServer
+from preview.analyzer_requests import Resource, resources_from_recording
 from preview.engine import run_program
 
 RDS = "aws:rds/instance:Instance"

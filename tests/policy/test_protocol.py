@@ -1,4 +1,4 @@
-"""The pack over the Analyzer protocol, started exactly as the engine starts it (see preview/analyzer_client.py)."""
+"""The pack over the Analyzer protocol, started exactly as the engine starts it (see preview/pack_process.py)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,23 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from google.protobuf import struct_pb2
 
 import policy_factories as f
 from policy_support import POLICY_DIR
-from preview.analyzer_client import (
-    UNKNOWN_BOOL,
-    UNKNOWN_STRING,
-    PolicyConfigError,
-    PolicyPackError,
-    PolicyPackServer,
+from preview.analyzer_client import PolicyPackServer
+from preview.analyzer_requests import (
     ProviderInfo,
     Resource,
     ResourceOptions,
     make_urn,
-    secret,
+    resources_from_recording,
+    to_struct,
 )
+from preview.engine import RecordedResource
+from preview.pack_process import PolicyPackError
+from preview.policy_config import PolicyConfigError
+from preview.wire import UNKNOWN, UNKNOWN_BOOL, secret
 from task_service_policies import ALL_POLICIES
 
 
@@ -149,7 +151,7 @@ def test_stack_policy_gets_parents_options_and_providers(prod_pack: PolicyPackSe
     provider = ProviderInfo(urn="urn:pulumi:prod::task-service::pulumi:providers:aws::default_7_51_1",
                             type="pulumi:providers:aws", name="default_7_51_1",
                             properties={"region": "ap-northeast-1", "defaultTags": {"tags": dict(f.TAGS)}})
-    resources = [Resource(urn=parent_urn, type=component, name="task-service", custom=False)]
+    resources = [Resource(urn=parent_urn, type=component, name="task-service")]
     for r in f.prod_stack(weight=25):
         if r.name == "task-service-tg":
             r.properties = f.target_group(healthCheck={"path": "/"})
@@ -169,7 +171,7 @@ def test_stack_policy_gets_parents_options_and_providers(prod_pack: PolicyPackSe
 
 def test_stack_policy_unknown_weight_is_advisory(prod_pack: PolicyPackServer) -> None:
     stack = f.prod_stack(weight=25)
-    stack[-1].properties["actions"][0]["forward"]["targetGroups"][1]["weight"] = UNKNOWN_STRING
+    stack[-1].properties["actions"][0]["forward"]["targetGroups"][1]["weight"] = UNKNOWN
     result = prod_pack.analyze_stack_result(stack)
     assert result.mandatory == []
     assert [d.policy_name for d in result.advisory] == ["canary-guardrails"]
@@ -212,28 +214,36 @@ def test_not_a_pack(tmp_path: Path) -> None:
         PolicyPackServer(tmp_path, project="p", stack="s").start()
 
 
+def _recorded(type_: str, name: str, inputs: dict[str, Any], **fields: Any) -> RecordedResource:
+    """A registration as the recorder keeps it (no parent, no options unless given)."""
+    struct = struct_pb2.Struct()
+    struct.update(inputs)
+    defaults: dict[str, Any] = dict(
+        parent="", custom=True, dependencies=[], property_dependencies={}, protect=False, ignore_changes=[],
+        delete_before_replace=False, additional_secret_outputs=[], provider="")
+    return RecordedResource(type=type_, name=name, urn=make_urn("task-service", "prod", type_, name),
+                            inputs_struct=struct, **{**defaults, **fields})
+
+
 def test_resources_from_recording_fills_engine_fields() -> None:
-    from types import SimpleNamespace
-
-    from preview.analyzer_client import resources_from_recording
-
-    prov_urn = make_urn("task-service", "prod", "pulumi:providers:aws", "tokyo")
+    prov = _recorded("pulumi:providers:aws", "tokyo", {"region": "ap-northeast-1"})
     records = [
-        SimpleNamespace(type="pulumi:providers:aws", name="tokyo", urn=prov_urn, parent="", custom=True,
-                        inputs={"region": "ap-northeast-1"}),
-        SimpleNamespace(type=f.RDS, name="db", urn="urn:pulumi:prod::task-service::aws:rds/instance:Instance::db",
-                        parent="", custom=True, inputs={"__defaults": [], "multiAz": True},
-                        provider=f"{prov_urn}::abc", protect=True, ignore_changes=["password"],
-                        delete_before_replace=False, dependencies=[prov_urn], property_dependencies={}),
-        SimpleNamespace(type=f.KMS, name="key", urn="urn:pulumi:prod::task-service::aws:kms/key:Key::key",
-                        parent="", custom=True, inputs={}),
+        prov,
+        _recorded(f.RDS, "db", {"multiAz": True}, provider=f"{prov.urn}::abc", protect=True,
+                  ignore_changes=["password"], dependencies=[prov.urn]),
+        _recorded(f.KMS, "key", {}),
     ]
-    prov, db, key = resources_from_recording(records, project="task-service", stack="prod")
-    assert prov.provider is None
-    assert db.provider is not None and db.provider.urn == prov_urn and db.provider.properties == {
+    provider, db, key = resources_from_recording(records, project="task-service", stack="prod")
+    assert provider.provider is None
+    assert db.provider is not None and db.provider.urn == prov.urn and db.provider.properties == {
         "region": "ap-northeast-1"}
     assert db.options.protect and db.options.ignore_changes == ("password",)
     assert db.options.delete_before_replace is None
     assert key.provider is not None and key.provider.urn.endswith("pulumi:providers:aws::default")
-    from preview.analyzer_client import to_struct
-    assert set(to_struct(db.properties).keys()) == {"multiAz"}  # internal keys never reach the analyzer
+    assert db.properties is records[1].inputs_struct  # already in wire form: sent as recorded
+
+
+def test_internal_keys_never_reach_the_analyzer() -> None:
+    """The engine marshals analyzer properties with SkipInternalKeys."""
+    struct = to_struct({"__defaults": [], "multiAz": True, "tags": {"__internal": 1, "Project": "p"}})
+    assert set(struct.keys()) == {"multiAz", "tags"} and set(struct["tags"].keys()) == {"Project"}

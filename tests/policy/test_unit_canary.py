@@ -79,7 +79,7 @@ def test_custom_steps() -> None:
 
 
 def test_two_unknown_arns_defer_to_the_engine() -> None:
-    props = _rule_with([{"arn": f.UNKNOWN_STRING, "weight": 50}, {"arn": f.UNKNOWN_STRING, "weight": 50}])
+    props = _rule_with([{"arn": f.UNKNOWN, "weight": 50}, {"arn": f.UNKNOWN, "weight": 50}])
     with pytest.raises(UnknownValueError):
         run(canary.alb_canary_weights, f.LISTENER_RULE, props)
 
@@ -168,13 +168,13 @@ def test_live_reading_can_be_switched_off(live_state: dict[str, Any]) -> None:
 
 
 def test_unknown_listener_is_not_applicable(live_state: dict[str, Any]) -> None:
-    outcome = run(canary.alb_canary_progression, f.LISTENER_RULE, f.listener_rule(5, listenerArn=f.UNKNOWN_STRING))
+    outcome = run(canary.alb_canary_progression, f.LISTENER_RULE, f.listener_rule(5, listenerArn=f.UNKNOWN))
     assert outcome.not_applicable and "listenerArn can't be known during preview" in outcome.not_applicable
     assert live_state["calls"] == []
 
 
 def test_unknown_weight_defers_to_the_engine(live_state: dict[str, Any]) -> None:
-    props = _rule_with([{"arn": MONO, "weight": f.UNKNOWN_STRING}, {"arn": TASK, "weight": f.UNKNOWN_STRING}])
+    props = _rule_with([{"arn": MONO, "weight": f.UNKNOWN}, {"arn": TASK, "weight": f.UNKNOWN}])
     with pytest.raises(UnknownValueError):
         run(canary.alb_canary_progression, f.LISTENER_RULE, props)
 

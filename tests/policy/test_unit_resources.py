@@ -114,7 +114,7 @@ def test_inline_rule_and_security_group_rule_forms() -> None:
 
 
 def test_unknown_port_on_a_private_rule_is_not_read() -> None:
-    props = f.ingress_rule(fromPort=f.UNKNOWN_STRING, toPort=f.UNKNOWN_STRING)
+    props = f.ingress_rule(fromPort=f.UNKNOWN, toPort=f.UNKNOWN)
     assert run(network.no_open_ingress, f.INGRESS, props).ok
     with pytest.raises(UnknownValueError):
         run(network.no_open_ingress, f.INGRESS, {**props, "cidrIpv4": "0.0.0.0/0"})
@@ -166,16 +166,16 @@ def test_untaggable_resources_are_skipped() -> None:
 def test_unknown_value_raises_for_the_sdk() -> None:
     """A policy reading an unknown value must raise the SDK's UnknownValueError (its advisory path), not crash."""
     with pytest.raises(UnknownValueError):
-        run(encryption.rds_storage_encrypted, f.RDS, f.rds(storageEncrypted=f.UNKNOWN_STRING))
+        run(encryption.rds_storage_encrypted, f.RDS, f.rds(storageEncrypted=f.UNKNOWN))
 
 
 @pytest.mark.parametrize("policy,type_,props", [
-    (encryption.rds_storage_encrypted, f.RDS, f.rds(kmsKeyId=f.UNKNOWN_STRING)),
-    (encryption.rds_performance_insights_encrypted, f.RDS, f.rds(performanceInsightsKmsKeyId=f.UNKNOWN_STRING)),
-    (encryption.dms_replication_instance_encrypted, f.DMS_INSTANCE, f.dms_instance(kmsKeyArn=f.UNKNOWN_STRING)),
-    (encryption.secrets_customer_key, f.SECRET, f.secret(kmsKeyId=f.UNKNOWN_STRING)),
-    (monitoring.rds_enhanced_monitoring, f.RDS, f.rds(monitoringRoleArn=f.UNKNOWN_STRING)),
-    (monitoring.alarm_actions, f.ALARM, f.alarm_latency(alarmActions=[f.UNKNOWN_STRING])),
+    (encryption.rds_storage_encrypted, f.RDS, f.rds(kmsKeyId=f.UNKNOWN)),
+    (encryption.rds_performance_insights_encrypted, f.RDS, f.rds(performanceInsightsKmsKeyId=f.UNKNOWN)),
+    (encryption.dms_replication_instance_encrypted, f.DMS_INSTANCE, f.dms_instance(kmsKeyArn=f.UNKNOWN)),
+    (encryption.secrets_customer_key, f.SECRET, f.secret(kmsKeyId=f.UNKNOWN)),
+    (monitoring.rds_enhanced_monitoring, f.RDS, f.rds(monitoringRoleArn=f.UNKNOWN)),
+    (monitoring.alarm_actions, f.ALARM, f.alarm_latency(alarmActions=[f.UNKNOWN])),
     (monitoring.alarm_actions, f.ALARM, f.alarm_latency(alarmActions="6a19a0b0-7e62-4c92-b797-7f8e31da9cc2")),
 ])
 def test_unknown_arn_counts_as_set(policy: Any, type_: str, props: dict[str, Any]) -> None:

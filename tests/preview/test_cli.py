@@ -11,10 +11,12 @@ from typing import Any, Callable
 import pytest
 
 from preview.cli import main
+from preview.wire import UNKNOWN
+from task_service import contract
+from task_service.contract import PREVIEW_UNKNOWN_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_POLICY = str(ROOT / "policy" / "config" / "prod.json")
-CONTRACT = json.loads((Path(__file__).parent / "output_contract.json").read_text())
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -32,11 +34,16 @@ def test_prod_preview_is_clean_and_writes_every_output(capsys: pytest.CaptureFix
     by_type = result["summary"]["byType"]
     assert by_type["aws:rds/instance:Instance"] == 1 and by_type["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9
     assert by_type["aws:dms/endpoint:Endpoint"] == 2 and by_type["aws:ecs/service:Service"] == 1
-    assert result["summary"]["create"] == len(result["steps"]) + 1 == 67
-    outputs = json.loads(outputs_file.read_text())
-    assert set(CONTRACT) <= set(outputs)
+    assert result["summary"]["create"] == len(result["steps"]) + 1 == 70  # three more components since the ECR, cluster and dashboard split
+    text = outputs_file.read_text()
+    assert UNKNOWN not in text  # the engine's sentinel is never written as a value
+    outputs = json.loads(text)
+    assert result["outputs"] == outputs
+    unknown = outputs.pop(PREVIEW_UNKNOWN_KEY)
+    assert unknown == sorted(unknown) and "targetGroupArn" in unknown  # unknown until deployed
+    assert set(outputs) | set(unknown) == {o.name for o in contract.expected(dms_enabled=True)}
+    assert not set(outputs) & set(unknown)
     assert outputs["canaryWeight"] == 0 and outputs["listenerRulePriority"] == 10  # integers, as the CLI prints
-    assert outputs["targetGroupArn"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # unknown until deployed
     # the canary progression cannot read live weights here: said, not silently passed
     assert [n["policy_name"] for n in result["policy"]["notApplicable"]] == ["alb-canary-progression"]
 
@@ -48,7 +55,7 @@ def test_dev_preview_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert " +   ├─ task-service:database:TaskServiceDb" in out  # children sorted by name: db before route
     assert "aws:rds/instance:Instance" in out and "task-service-db-instance" in out
     assert "dbAddress" in out and "output<string>" in out
-    assert "+ 51 to create" in out
+    assert "+ 54 to create" in out
     assert "[multi-az]" in out and "❌" not in out  # single-AZ dev is advisory only
     assert "aws:dms/" not in out
 

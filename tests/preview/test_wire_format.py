@@ -6,7 +6,8 @@ import re
 
 from google.protobuf import struct_pb2
 
-from preview.engine import SECRET_SIG, SECRET_VALUE_SIG, UNKNOWN, Recording
+from preview.engine import Recording
+from preview.wire import SECRET_SIGNATURE, SIGNATURE_KEY, UNKNOWN
 
 CAMEL = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
@@ -31,7 +32,7 @@ def test_secrets_are_wrapped_and_unknowns_are_the_sentinel(prod: Recording) -> N
     db = prod.one("aws:rds/instance:Instance")
     password = db.inputs_struct.fields["password"]
     assert password.WhichOneof("kind") == "struct_value"
-    assert password.struct_value.fields[SECRET_SIG].string_value == SECRET_VALUE_SIG
+    assert password.struct_value.fields[SIGNATURE_KEY].string_value == SECRET_SIGNATURE
     # the generated password is unknown in a preview, and still secret
     assert password.struct_value.fields["value"].string_value == UNKNOWN
     kms = db.inputs_struct.fields["kmsKeyId"]

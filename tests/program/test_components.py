@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from preview.engine import SECRET_SIG, UNKNOWN, Recording
+from preview.engine import Recording
+from preview.wire import SIGNATURE_KEY as SECRET_SIG, UNKNOWN
 
 COMPONENTS = {
     "task-service:database:TaskServiceDb": "task-service-db",
@@ -79,8 +80,8 @@ def test_task_definition_runs_non_root_with_injected_secrets(prod_deployed: Reco
     assert env["DB_HOST"] == "task-service-db.abcdefghij12.ap-northeast-1.rds.amazonaws.com"
     assert env["DB_DATABASE"] == "task_service" and env["DB_PORT"] == "5432"
     secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-    assert secrets["DB_PASSWORD"].endswith("task-service-db-secret:password::")
-    assert secrets["COGNITO_CLIENT_ID"].endswith("task-service-cognito-secret:client_id::")
+    assert secrets["DB_PASSWORD"].endswith(":secret:task-service/db-password-004569:password::")
+    assert secrets["COGNITO_CLIENT_ID"].endswith(":secret:task-service/cognito-config-3553cc:client_id::")
     assert "/health" in " ".join(container["healthCheck"]["command"])
     assert container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/task-service"
     assert "password" not in json.dumps(env).lower()
@@ -91,8 +92,8 @@ def test_execution_role_reads_exactly_the_two_injected_secrets(prod_deployed: Re
     read = next(s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue")
     assert sorted(read["Resource"]) == sorted(
         [
-            "arn:aws:secretsmanager:ap-northeast-1:123456789012:task-service-db-secret",
-            "arn:aws:secretsmanager:ap-northeast-1:123456789012:task-service-cognito-secret",
+            "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:task-service/db-password-004569",
+            "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:task-service/cognito-config-3553cc",
         ]
     )
     decrypt = next(s for s in policy["Statement"] if s["Action"] == "kms:Decrypt")
@@ -154,7 +155,7 @@ def test_ecs_service_waits_for_the_listener_rule(prod: Recording) -> None:
 def test_dashboard_covers_both_target_groups(prod_deployed: Recording) -> None:
     body = json.loads(prod_deployed.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
     text = json.dumps(body)
-    assert "targetgroup/task-service-tg/0123456789abcdef" in text and "targetgroup/myteacher-app-tg/73e2d6bc24d8a067" in text
+    assert "targetgroup/task-service-tg/97d6739b5d16c09e" in text and "targetgroup/myteacher-app-tg/73e2d6bc24d8a067" in text
     assert "app/myteacher-alb/50dc6c495c0c9188" in text
     assert "CDCLatencySource" in text and "task-service-full-load-and-cdc" in text
     assert len(body["widgets"]) == 7

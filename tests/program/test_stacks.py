@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from preview.engine import SECRET_SIG, UNKNOWN, Recording
+from preview.engine import Recording
+from preview.wire import SIGNATURE_KEY as SECRET_SIG, UNKNOWN
 
 OUTPUT_CONTRACT = {
     "region",

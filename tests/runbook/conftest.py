@@ -20,9 +20,10 @@ import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
+from task_service import contract
 from tests.runbook import moto_stack
 
-REGION = "ap-northeast-1"
+REGION = moto_stack.program_outputs()[contract.REGION.name]
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +58,7 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def stack(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> moto_stack.Stack:
     """A stack like ours in moto at canary weight 50, with its outputs dict."""
-    return moto_stack.build(REGION, monkeypatch, canary_weight=50)
+    return moto_stack.build(monkeypatch, canary_weight=50)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Build a stack like ours inside moto and return the outputs `pulumi stack output` would give.
 
-State moto cannot reach through the API (running task count, a DMS task becoming "ready") is set
-explicitly and visibly here, never assumed.
+Physical names come from `task_service.naming` and every output starts from the generated prod fixture (the
+program's own exports), so the only outputs that differ from it are the ARNs, ids and endpoints moto assigns
+(`ASSIGNED`) and the canary weight a test asks for. State moto cannot reach through the API (running task
+count, a DMS task becoming "ready") is set explicitly and visibly here, never assumed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,36 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dms.models import dms_backends
 
-SERVICE_TG = "task-service-tg"
-ALARMS = ("task-service-ecs-cpu", "task-service-ecs-memory", "task-service-rds-cpu", "task-service-rds-connections", "task-service-rds-storage")
-DMS_TABLES = ["public.tasks", "public.task_images", "public.task_tag", "public.scheduled_group_tasks", "public.scheduled_task_executions", "public.scheduled_task_tags"]
+from runbook.alb import dimension_load_balancer, dimension_target_group
+from task_service import contract
+from task_service.canary import CANARY_TAG
+from task_service.contract import Output
+from task_service.naming import Naming, Role
+from tests.runbook.generate_fixtures import FIXTURES
 
+FIXTURE = FIXTURES / "outputs-prod.json"
+PATH_PATTERN = "/api/tasks/*"
+SERVICE_PORT = 3001
+MIGRATION_TYPE = "full-load-and-cdc"
+
+ASSIGNED = (
+    contract.DB_ENDPOINT,
+    contract.DB_ADDRESS,
+    contract.DB_SECRET_ARN,
+    contract.DB_SECURITY_GROUP_ID,
+    contract.SERVICE_SECURITY_GROUP_ID,
+    contract.COGNITO_SECRET_ARN,
+    contract.LISTENER_ARN,
+    contract.LISTENER_RULE_ARN,
+    contract.TARGET_GROUP_ARN,
+    contract.MONOLITH_TARGET_GROUP_ARN,
+    contract.DMS_REPLICATION_INSTANCE_ARN,
+    contract.DMS_REPLICATION_TASK_ARN,
+    contract.DMS_SOURCE_ENDPOINT_ARN,
+    contract.DMS_TARGET_ENDPOINT_ARN,
+    contract.ALARM_TOPIC_ARN,
+)
+"""The outputs whose values moto chooses (ARNs, ids, endpoints): the program's fakes cannot match them."""
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
 
@@ -32,66 +60,89 @@ def client(service: str, region: str) -> Any:
     return _CLIENTS[key]
 
 
+def program_outputs() -> dict[str, Any]:
+    """The prod outputs as the program exports them (the generated fixture)."""
+    document: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    return document
+
+
+def with_values(outputs: dict[str, Any], changes: dict[Output, Any]) -> dict[str, Any]:
+    """A copy of `outputs` with some values replaced, keyed by contract constant."""
+    return {**outputs, **{output.name: value for output, value in changes.items()}}
+
+
+def without(outputs: dict[str, Any], *dropped: Output) -> dict[str, Any]:
+    """A copy of `outputs` without some of them."""
+    return {name: value for name, value in outputs.items() if name not in {output.name for output in dropped}}
+
+
 @dataclass
 class Stack:
     region: str
     outputs: dict[str, Any]
+    names: Naming
 
     def client(self, service: str) -> Any:
         return client(service, self.region)
 
+    def value(self, output: Output) -> Any:
+        return self.outputs[output.name]
+
+    def assign(self, values: dict[Output, Any]) -> None:
+        """Record what moto assigned (or what the test chose) in place of the program's value."""
+        self.outputs.update(with_values({}, values))
+
     def rule_weights(self) -> dict[str, int]:
-        rule = self.client("elbv2").describe_rules(RuleArns=[self.outputs["listenerRuleArn"]])["Rules"][0]
+        rule = self.client("elbv2").describe_rules(RuleArns=[self.value(contract.LISTENER_RULE_ARN)])["Rules"][0]
         groups = rule["Actions"][0]["ForwardConfig"]["TargetGroups"]
         return {g["TargetGroupArn"]: g["Weight"] for g in groups}
 
     def set_rule_weight(self, service_weight: int) -> None:
-        out = self.outputs
         self.client("elbv2").modify_rule(
-            RuleArn=out["listenerRuleArn"],
-            Actions=[
-                {
-                    "Type": "forward",
-                    "ForwardConfig": {
-                        "TargetGroups": [
-                            {"TargetGroupArn": out["monolithTargetGroupArn"], "Weight": 100 - service_weight},
-                            {"TargetGroupArn": out["targetGroupArn"], "Weight": service_weight},
-                        ]
-                    },
-                }
-            ],
+            RuleArn=self.value(contract.LISTENER_RULE_ARN),
+            Actions=_forward(self.value(contract.MONOLITH_TARGET_GROUP_ARN), self.value(contract.TARGET_GROUP_ARN), service_weight),
         )
+
+    def service(self) -> dict[str, Any]:
+        """The ECS service as moto describes it now."""
+        cluster, service = self.value(contract.CLUSTER_NAME), self.value(contract.SERVICE_NAME)
+        found: dict[str, Any] = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+        return found
 
     def dms_task(self) -> Any:
         """moto's own task object: moto never moves a new task to "ready", so tests do."""
-        return dms_backends[DEFAULT_ACCOUNT_ID][self.region].replication_tasks[self.outputs["dmsReplicationTaskArn"]]
+        return dms_backends[DEFAULT_ACCOUNT_ID][self.region].replication_tasks[self.value(contract.DMS_REPLICATION_TASK_ARN)]
 
 
-@dataclass
-class Clients:
-    region: str
-
-    def client(self, service: str) -> Any:
-        return client(service, self.region)
+def _forward(monolith_arn: str, service_arn: str, service_weight: int) -> list[dict[str, Any]]:
+    groups = [{"TargetGroupArn": monolith_arn, "Weight": 100 - service_weight}, {"TargetGroupArn": service_arn, "Weight": service_weight}]
+    return [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]
 
 
-def build(region: str, monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50, running: int = 2) -> Stack:
-    session = Clients(region)
-    ec2, elbv2 = session.client("ec2"), session.client("elbv2")
+def _network(stack: Stack) -> tuple[str, list[str]]:
+    ec2 = stack.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{stack.region}{az}")["Subnet"]["SubnetId"]
         for i, az in ((1, "a"), (2, "c"))
     ]
-    service_sg = ec2.create_security_group(GroupName="task-service", Description="service", VpcId=vpc)["GroupId"]
-    db_sg = ec2.create_security_group(GroupName="task-service-db", Description="db", VpcId=vpc)["GroupId"]
+    for output, role in ((contract.SERVICE_SECURITY_GROUP_ID, Role.SERVICE_SECURITY_GROUP), (contract.DB_SECURITY_GROUP_ID, Role.DB_SECURITY_GROUP)):
+        stack.assign({output: ec2.create_security_group(GroupName=stack.names.of(role), Description=role.name, VpcId=vpc)["GroupId"]})
+    return vpc, subnets
 
-    alb = elbv2.create_load_balancer(Name="myteacher-alb", Subnets=subnets)["LoadBalancers"][0]
-    monolith_tg = elbv2.create_target_group(Name="myteacher-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
+
+def _route(stack: Stack, vpc: str, subnets: list[str], canary_weight: int) -> None:
+    """The monolith's ALB, listener and target group (names from the program's outputs) and our rule."""
+    elbv2 = stack.client("elbv2")
+    alb_name = dimension_load_balancer(stack.value(contract.LISTENER_ARN)).split("/")[1]
+    monolith_tg_name = dimension_target_group(stack.value(contract.MONOLITH_TARGET_GROUP_ARN)).split("/")[1]
+    alb = elbv2.create_load_balancer(Name=alb_name, Subnets=subnets)["LoadBalancers"][0]
+    monolith_tg = elbv2.create_target_group(Name=monolith_tg_name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
     service_tg = elbv2.create_target_group(
-        Name=SERVICE_TG, Protocol="HTTP", Port=3001, VpcId=vpc, TargetType="ip", HealthCheckPath="/health"
+        Name=stack.names.of(Role.TARGET_GROUP), Protocol="HTTP", Port=SERVICE_PORT, VpcId=vpc, TargetType="ip", HealthCheckPath="/health"
     )["TargetGroups"][0]
-    elbv2.register_targets(TargetGroupArn=service_tg["TargetGroupArn"], Targets=[{"Id": "10.0.1.10", "Port": 3001}, {"Id": "10.0.2.10", "Port": 3001}])
+    targets = [{"Id": "10.0.1.10", "Port": SERVICE_PORT}, {"Id": "10.0.2.10", "Port": SERVICE_PORT}]
+    elbv2.register_targets(TargetGroupArn=service_tg["TargetGroupArn"], Targets=targets)
     listener = elbv2.create_listener(
         LoadBalancerArn=alb["LoadBalancerArn"],
         Protocol="HTTP",
@@ -100,62 +151,95 @@ def build(region: str, monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50,
     )["Listeners"][0]
     rule = elbv2.create_rule(
         ListenerArn=listener["ListenerArn"],
-        Priority=10,
-        Conditions=[{"Field": "path-pattern", "Values": ["/api/tasks/*"]}],
-        Actions=[
-            {
-                "Type": "forward",
-                "ForwardConfig": {
-                    "TargetGroups": [
-                        {"TargetGroupArn": monolith_tg["TargetGroupArn"], "Weight": 100 - canary_weight},
-                        {"TargetGroupArn": service_tg["TargetGroupArn"], "Weight": canary_weight},
-                    ]
-                },
-            }
-        ],
-        Tags=[{"Key": "CanaryTargetGroup", "Value": SERVICE_TG}],
+        Priority=stack.value(contract.LISTENER_RULE_PRIORITY),
+        Conditions=[{"Field": "path-pattern", "Values": [PATH_PATTERN]}],
+        Actions=_forward(monolith_tg["TargetGroupArn"], service_tg["TargetGroupArn"], canary_weight),
+        Tags=[{"Key": CANARY_TAG, "Value": service_tg["TargetGroupName"]}],
     )["Rules"][0]
+    stack.assign(
+        {
+            contract.LISTENER_ARN: listener["ListenerArn"],
+            contract.LISTENER_RULE_ARN: rule["RuleArn"],
+            contract.TARGET_GROUP_ARN: service_tg["TargetGroupArn"],
+            contract.MONOLITH_TARGET_GROUP_ARN: monolith_tg["TargetGroupArn"],
+            contract.CANARY_WEIGHT: canary_weight,
+        }
+    )
 
-    ecs = session.client("ecs")
-    ecs.create_cluster(clusterName="task-service-cluster")
+
+def _service(stack: Stack, monkeypatch: pytest.MonkeyPatch, running: int) -> None:
+    ecs = stack.client("ecs")
+    cluster, service, family = stack.names.of(Role.CLUSTER), stack.names.of(Role.SERVICE), stack.names.of(Role.TASK_FAMILY)
+    ecs.create_cluster(clusterName=cluster)
     ecs.register_task_definition(
-        family="task-service",
+        family=family,
         networkMode="awsvpc",
         requiresCompatibilities=["FARGATE"],
         cpu="512",
         memory="1024",
-        containerDefinitions=[{"name": "task-service", "image": "task-service:latest", "portMappings": [{"containerPort": 3001}]}],
+        containerDefinitions=[{"name": stack.names.of(Role.CONTAINER), "image": "task-service:latest", "portMappings": [{"containerPort": SERVICE_PORT}]}],
     )
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", str(running))  # moto reads it when the service is created
-    ecs.create_service(cluster="task-service-cluster", serviceName="task-service", taskDefinition="task-service", desiredCount=2, launchType="FARGATE")
+    ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=family, desiredCount=2, launchType="FARGATE")
     monkeypatch.delenv("MOTO_ECS_SERVICE_RUNNING")
-    session.client("application-autoscaling").register_scalable_target(
+    stack.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="ecs",
-        ResourceId="service/task-service-cluster/task-service",
+        ResourceId=f"service/{cluster}/{service}",
         ScalableDimension="ecs:service:DesiredCount",
-        MinCapacity=2,
-        MaxCapacity=10,
+        MinCapacity=stack.value(contract.AUTOSCALING_MIN),
+        MaxCapacity=stack.value(contract.AUTOSCALING_MAX),
     )
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    for role in (Role.EXECUTION_ROLE, Role.TASK_ROLE):
+        stack.client("iam").create_role(RoleName=stack.names.of(role), AssumeRolePolicyDocument=trust)
 
-    db = session.client("rds").create_db_instance(
-        DBInstanceIdentifier="task-service-db",
+
+def _database(stack: Stack) -> None:
+    """The RDS instance, its credentials secret and the Cognito config secret."""
+    password = "a-long-enough-password"
+    db = stack.client("rds").create_db_instance(
+        DBInstanceIdentifier=stack.names.of(Role.DB_INSTANCE),
         DBInstanceClass="db.t3.medium",
         Engine="postgres",
-        EngineVersion="16.4",
-        DBName="task_service",
-        MasterUsername="task_service_user",
-        MasterUserPassword="a-long-enough-password",
+        EngineVersion=stack.value(contract.DB_ENGINE_VERSION),
+        DBName=stack.value(contract.DB_NAME),
+        MasterUsername=stack.value(contract.DB_USERNAME),
+        MasterUserPassword=password,
+        Port=stack.value(contract.DB_PORT),
         AllocatedStorage=100,
         MultiAZ=True,
         StorageEncrypted=True,
         BackupRetentionPeriod=7,
         EnablePerformanceInsights=True,
-        VpcSecurityGroupIds=[db_sg],
+        VpcSecurityGroupIds=[stack.value(contract.DB_SECURITY_GROUP_ID)],
     )["DBInstance"]
+    address, port = db["Endpoint"]["Address"], db["Endpoint"]["Port"]
+    credentials = {
+        "username": stack.value(contract.DB_USERNAME),
+        "password": password,
+        "host": address,
+        "port": port,
+        "dbname": stack.value(contract.DB_NAME),
+        "engine": "postgres",
+    }
+    secrets = stack.client("secretsmanager")
+    db_secret = secrets.create_secret(Name=stack.names.of(Role.DB_SECRET), SecretString=json.dumps(credentials))["ARN"]
+    cognito = json.dumps({"user_pool_id": f"{stack.region}_x", "client_id": "abc"})
+    cognito_secret = secrets.create_secret(Name=stack.names.of(Role.COGNITO_SECRET), SecretString=cognito)["ARN"]
+    stack.assign(
+        {
+            contract.DB_ADDRESS: address,
+            contract.DB_ENDPOINT: f"{address}:{port}",
+            contract.DB_SECRET_ARN: db_secret,
+            contract.COGNITO_SECRET_ARN: cognito_secret,
+        }
+    )
 
-    cloudwatch = session.client("cloudwatch")
-    topic = session.client("sns").create_topic(Name="task-service-alarms")["TopicArn"]
-    for name in ALARMS:
+
+def _monitoring(stack: Stack) -> None:
+    cloudwatch = stack.client("cloudwatch")
+    topic = stack.client("sns").create_topic(Name=stack.names.of(Role.ALARM_TOPIC))["TopicArn"]
+    for name in stack.names.alarm_names():
         cloudwatch.put_metric_alarm(
             AlarmName=name,
             MetricName="CPUUtilization",
@@ -167,81 +251,55 @@ def build(region: str, monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50,
             ComparisonOperator="GreaterThanThreshold",
             AlarmActions=[topic],
         )
-    cloudwatch.put_dashboard(DashboardName="TaskServiceMetrics", DashboardBody=json.dumps({"widgets": []}))
+    cloudwatch.put_dashboard(DashboardName=stack.names.of(Role.DASHBOARD), DashboardBody=json.dumps({"widgets": []}))
+    stack.assign({contract.ALARM_TOPIC_ARN: topic})
 
-    secrets = session.client("secretsmanager")
-    db_secret = secrets.create_secret(
-        Name="task-service/db-password",
-        SecretString=json.dumps(
-            {"username": "task_service_user", "password": "a-long-enough-password", "host": db["Endpoint"]["Address"], "port": 5432, "dbname": "task_service", "engine": "postgres"}
-        ),
-    )["ARN"]
-    cognito_secret = secrets.create_secret(Name="task-service/cognito-config", SecretString=json.dumps({"user_pool_id": "ap-northeast-1_x", "client_id": "abc"}))["ARN"]
 
-    iam = session.client("iam")
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    for role in ("task-service-execution-role", "task-service-task-role"):
-        iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
-
-    dms = session.client("dms")
-    instance = dms.create_replication_instance(ReplicationInstanceIdentifier="task-service-dms", ReplicationInstanceClass="dms.t3.medium", AllocatedStorage=50)[
-        "ReplicationInstance"
-    ]["ReplicationInstanceArn"]
-    source = dms.create_endpoint(EndpointIdentifier="myteacher-source", EndpointType="source", EngineName="postgres", ServerName="monolith", Port=5432, DatabaseName="myteacher_production")["Endpoint"]["EndpointArn"]
-    target = dms.create_endpoint(EndpointIdentifier="task-service-target", EndpointType="target", EngineName="postgres", ServerName=db["Endpoint"]["Address"], Port=5432, DatabaseName="task_service")["Endpoint"]["EndpointArn"]
-    mappings = {"rules": [{"rule-type": "selection", "rule-id": str(i), "rule-name": t, "object-locator": {"schema-name": "public", "table-name": t.split(".")[1]}, "rule-action": "include"} for i, t in enumerate(DMS_TABLES, 1)]}
+def _dms(stack: Stack) -> None:
+    dms = stack.client("dms")
+    instance = dms.create_replication_instance(
+        ReplicationInstanceIdentifier=stack.names.of(Role.DMS_INSTANCE), ReplicationInstanceClass="dms.t3.medium", AllocatedStorage=50
+    )["ReplicationInstance"]["ReplicationInstanceArn"]
+    endpoints = {}
+    for role, kind, host, database in (
+        (Role.DMS_SOURCE_ENDPOINT, "source", stack.value(contract.MONOLITH_DB_HOST), stack.value(contract.MONOLITH_DB_NAME)),
+        (Role.DMS_TARGET_ENDPOINT, "target", stack.value(contract.DB_ADDRESS), stack.value(contract.DB_NAME)),
+    ):
+        endpoints[kind] = dms.create_endpoint(
+            EndpointIdentifier=stack.names.of(role), EndpointType=kind, EngineName="postgres", ServerName=host, Port=5432, DatabaseName=database
+        )["Endpoint"]["EndpointArn"]
+    rules = [
+        {"rule-type": "selection", "rule-id": str(i), "rule-name": name, "object-locator": {"schema-name": name.split(".")[0], "table-name": name.split(".")[1]}, "rule-action": "include"}
+        for i, name in enumerate(stack.value(contract.DMS_TABLES), 1)
+    ]
     task = dms.create_replication_task(
-        ReplicationTaskIdentifier="task-service-migration",
-        SourceEndpointArn=source,
-        TargetEndpointArn=target,
+        ReplicationTaskIdentifier=stack.names.of(Role.DMS_TASK, migration_type=MIGRATION_TYPE),
+        SourceEndpointArn=endpoints["source"],
+        TargetEndpointArn=endpoints["target"],
         ReplicationInstanceArn=instance,
-        MigrationType="full-load-and-cdc",
-        TableMappings=json.dumps(mappings),
+        MigrationType=MIGRATION_TYPE,
+        TableMappings=json.dumps({"rules": rules}),
     )["ReplicationTask"]["ReplicationTaskArn"]
+    stack.assign(
+        {
+            contract.DMS_REPLICATION_INSTANCE_ARN: instance,
+            contract.DMS_REPLICATION_TASK_ARN: task,
+            contract.DMS_SOURCE_ENDPOINT_ARN: endpoints["source"],
+            contract.DMS_TARGET_ENDPOINT_ARN: endpoints["target"],
+        }
+    )
 
-    address = db["Endpoint"]["Address"]
-    outputs: dict[str, Any] = {
-        "project": "task-service",
-        "stack": "prod",
-        "region": region,
-        "dbInstanceId": "task-service-db",
-        "dbEndpoint": f"{address}:5432",
-        "dbAddress": address,
-        "dbPort": 5432,
-        "dbName": "task_service",
-        "dbUsername": "task_service_user",
-        "dbSecretArn": db_secret,
-        "dbEngineVersion": "16.4",
-        "dbSecurityGroupId": db_sg,
-        "clusterName": "task-service-cluster",
-        "serviceName": "task-service",
-        "taskDefinitionFamily": "task-service",
-        "ecrRepositoryUrl": f"123456789012.dkr.ecr.{region}.amazonaws.com/task-service",
-        "logGroupName": "/ecs/task-service",
-        "executionRoleName": "task-service-execution-role",
-        "taskRoleName": "task-service-task-role",
-        "serviceSecurityGroupId": service_sg,
-        "autoscalingMin": 2,
-        "autoscalingMax": 10,
-        "listenerArn": listener["ListenerArn"],
-        "listenerRuleArn": rule["RuleArn"],
-        "listenerRulePriority": 10,
-        "targetGroupArn": service_tg["TargetGroupArn"],
-        "targetGroupName": SERVICE_TG,
-        "monolithTargetGroupArn": monolith_tg["TargetGroupArn"],
-        "canaryWeight": canary_weight,
-        "dmsReplicationInstanceArn": instance,
-        "dmsReplicationTaskArn": task,
-        "dmsSourceEndpointArn": source,
-        "dmsTargetEndpointArn": target,
-        "dmsTables": DMS_TABLES,
-        "alarmTopicArn": topic,
-        "alarmNames": list(ALARMS),
-        "dashboardName": "TaskServiceMetrics",
-        "dashboardUrl": f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name=TaskServiceMetrics",
-        "cognitoSecretArn": cognito_secret,
-        "monolithDbAppUser": "myteacher_app_user",
-    }
-    built = Stack(region, outputs)
-    built.dms_task().ready()
-    return built
+
+def build(monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50, running: int = 2) -> Stack:
+    """The prod stack in moto at `canary_weight`, with `running` of its 2 desired tasks running."""
+    outputs = program_outputs()
+    names = Naming.for_stack(outputs[contract.PROJECT.name], outputs[contract.STACK.name])
+    stack = Stack(outputs[contract.REGION.name], outputs, names)
+    vpc, subnets = _network(stack)
+    _route(stack, vpc, subnets, canary_weight)
+    _service(stack, monkeypatch, running)
+    _database(stack)
+    _monitoring(stack)
+    _dms(stack)
+    stack.dms_task().ready()
+    return stack

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from runbook.cli import main
+from runbook.outputs import PREVIEW_UNKNOWN
+from task_service import contract
 from tests.runbook import moto_stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,11 +57,11 @@ def test_help_for_every_command() -> None:
 
 
 def test_rollback_without_a_needed_key_changes_nothing(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    outputs = {k: v for k, v in stack.outputs.items() if k != "monolithTargetGroupArn"}
+    outputs = moto_stack.without(stack.outputs, contract.MONOLITH_TARGET_GROUP_ARN)
     before = stack.rule_weights()
     assert main(["rollback", "--yes", "--outputs", outputs_file(outputs)]) == 2
     err = capsys.readouterr().err
-    assert "'monolithTargetGroupArn'" in err and "missing from outputs file" in err
+    assert f"'{contract.MONOLITH_TARGET_GROUP_ARN.name}' ({contract.MONOLITH_TARGET_GROUP_ARN.meaning}) is missing from outputs file" in err
     assert stack.rule_weights() == before
 
 
@@ -67,10 +69,22 @@ def test_live_commands_refuse_preview_values(capsys: pytest.CaptureFixture[str])
     assert main(["verify", "--outputs", str(FIXTURES / "outputs-preview-prod.json")]) == 2
     err = capsys.readouterr().err
     assert "stack outputs are not usable" in err
-    assert "'listenerRuleArn' (the ARN of the weighted /api/tasks/* listener rule) is unknown until the stack is deployed" in err
-    assert "'targetGroupArn' (the ARN of target group task-service-tg) is unknown" in err
+    for output in (contract.LISTENER_RULE_ARN, contract.TARGET_GROUP_ARN, contract.DB_SECRET_ARN):
+        assert f"'{output.name}' ({output.meaning}) is {PREVIEW_UNKNOWN}." in err
     assert main(["canary", "status", "--outputs", str(FIXTURES / "outputs-preview-prod.json")]) == 2
-    assert "unknown until the stack is deployed" in capsys.readouterr().err
+    assert f"'{contract.LISTENER_RULE_ARN.name}' ({contract.LISTENER_RULE_ARN.meaning}) is {PREVIEW_UNKNOWN}." in capsys.readouterr().err
+
+
+def test_an_outputs_file_with_a_renamed_export_from_the_real_entry_point(tmp_path: Path) -> None:
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values["listenerRule"] = values.pop(contract.LISTENER_RULE_ARN.name)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(values))
+    done = _cli("render", "--outputs", str(old))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert f"lacks '{contract.LISTENER_RULE_ARN.name}' ({contract.LISTENER_RULE_ARN.meaning}) but has 'listenerRule'" in line
 
 
 def test_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,6 +138,6 @@ def test_stack_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_outputs_without_region_and_no_override(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     values = json.loads((FIXTURES / "outputs-prod.json").read_text())
-    del values["region"]
+    del values[contract.REGION.name]
     assert main(["verify", "--outputs", outputs_file(values)]) == 2
-    assert "stack output 'region'" in capsys.readouterr().err
+    assert f"stack output '{contract.REGION.name}' ({contract.REGION.meaning}) is missing" in capsys.readouterr().err

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from runbook.alb import dimension_load_balancer, dimension_target_group
-from runbook.canary import Metric, Metrics, allowed, deploy_command, gate_checks, next_step
+from runbook.canary import Metric, Metrics, allowed, deploy_command, gate_checks
 from runbook.cli import main
 from runbook.report import Status
+from task_service import contract
+from task_service.canary import next_step
 from tests.runbook import moto_stack
 
 HEALTHY = Metrics(Metric(1000), Metric(0.5), Metric(180.0), Metric(40.0), Metric(55.0))
@@ -68,13 +70,16 @@ def _put(stack: moto_stack.Stack, namespace: str, name: str, dimensions: dict[st
 
 
 def _ecs_metrics(stack: moto_stack.Stack, cpu: list[float], memory: list[float]) -> None:
-    ecs = {"ClusterName": "task-service-cluster", "ServiceName": "task-service"}
+    ecs = {"ClusterName": stack.value(contract.CLUSTER_NAME), "ServiceName": stack.value(contract.SERVICE_NAME)}
     _put(stack, "AWS/ECS", "CPUUtilization", ecs, cpu)
     _put(stack, "AWS/ECS", "MemoryUtilization", ecs, memory)
 
 
 def _alb_metrics(stack: moto_stack.Stack, requests: list[float], errors: list[float]) -> None:
-    alb = {"LoadBalancer": dimension_load_balancer(stack.outputs["listenerArn"]), "TargetGroup": dimension_target_group(stack.outputs["targetGroupArn"])}
+    alb = {
+        "LoadBalancer": dimension_load_balancer(stack.value(contract.LISTENER_ARN)),
+        "TargetGroup": dimension_target_group(stack.value(contract.TARGET_GROUP_ARN)),
+    }
     _put(stack, "AWS/ApplicationELB", "RequestCount", alb, requests)
     _put(stack, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, errors)
 
@@ -112,7 +117,7 @@ def test_high_error_rate_fails_the_gate(stack: moto_stack.Stack, outputs_file: A
 
 
 def test_at_zero_percent_with_healthy_service_allows_five(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    built = moto_stack.build("ap-northeast-1", monkeypatch, canary_weight=0)
+    built = moto_stack.build(monkeypatch, canary_weight=0)
     _ecs_metrics(built, cpu=[10, 12], memory=[30, 31])
     before = built.rule_weights()
     assert main(["canary", "status", "--outputs", outputs_file(built.outputs)]) == 0

@@ -9,6 +9,7 @@ import pytest
 from runbook.aws import Aws
 from runbook.cli import main
 from runbook.dms import start_type
+from task_service import contract
 from tests.runbook import moto_stack
 
 
@@ -91,7 +92,13 @@ def test_stop_when_not_running_is_refused(stack: moto_stack.Stack, outputs_file:
     assert "cannot be stopped while its status is 'ready'" in capsys.readouterr().out
 
 
-def test_dms_disabled_is_bad_input(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    path = outputs_file({"stack": "dev", "region": "ap-northeast-1", "dmsReplicationTaskArn": None})
-    assert main(["dms", "status", "--outputs", path]) == 2
+@pytest.mark.parametrize("command", ["status", "start", "stop"])
+def test_dms_disabled_is_bad_input(outputs_file: Any, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    path = outputs_file({contract.STACK.name: "dev", contract.REGION.name: "ap-northeast-1", contract.DMS_REPLICATION_TASK_ARN.name: None})
+    assert main(["dms", command, "--outputs", path]) == 2
+    assert "DMS is disabled in this stack" in capsys.readouterr().err
+
+
+def test_the_dev_stack_has_no_dms(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dms", "status", "--outputs", str(moto_stack.FIXTURES / "outputs-dev.json")]) == 2
     assert "DMS is disabled in this stack" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -10,8 +12,11 @@ import pytest
 from runbook import integrity
 from runbook.cli import main
 from runbook.db import connect
-from runbook.tables import TABLES
+from task_service import contract
+from task_service.tables import TABLES, qualified
 from tests.runbook import seed
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
@@ -140,3 +145,42 @@ def test_session_settings_of_either_side_do_not_change_the_checksum(pair: tuple[
     with psycopg.connect(target) as conn:
         assert conn.execute("SELECT timestamp '2025-11-02 10:00'::text").fetchone() == ("02/11/2025 10:00:00",)
     assert not any(r.differs for r in integrity.check(*pair))
+
+
+def _outputs_with_tables(outputs_file: Any, tables: list[str]) -> str:
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values[contract.DMS_TABLES.name] = tables
+    return str(outputs_file(values))
+
+
+def _compared(text: str) -> list[str]:
+    return [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and not line.startswith("| table ")]
+
+
+def test_with_outputs_only_the_replicated_tables_are_compared(pair: tuple[str, str], outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    seed.as_replica(pair[1], MISSING["scheduled_task_tags"][0])
+    replicated = qualified(TABLES[:2])
+    path = _outputs_with_tables(outputs_file, replicated)
+    assert main(["integrity", "--outputs", path, "--source", pair[0], "--target", pair[1]]) == 0
+    text = capsys.readouterr().out
+    assert _compared(text) == list(TABLES[:2])
+    assert "2/2 tables identical" in text
+
+
+def test_without_outputs_or_without_dms_all_six_are_compared(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    for extra in ([], ["--outputs", str(FIXTURES / "outputs-dev.json")]):
+        assert main(["integrity", *extra, "--source", pair[0], "--target", pair[1]]) == 0
+        assert _compared(capsys.readouterr().out) == list(TABLES)
+
+
+def test_a_replicated_table_outside_the_six_is_bad_input(pair: tuple[str, str], outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _outputs_with_tables(outputs_file, ["public.tasks", "public.users"])
+    assert main(["integrity", "--outputs", path, "--source", pair[0], "--target", pair[1]]) == 2
+    err = capsys.readouterr().err
+    assert f"stack output '{contract.DMS_TABLES.name}' ({contract.DMS_TABLES.meaning})" in err and "'public.users'" in err
+
+
+def test_outputs_of_another_stack_are_refused(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(FIXTURES / "outputs-prod.json")
+    assert main(["integrity", "--outputs", path, "--stack", "dev", "--source", pair[0], "--target", pair[1]]) == 2
+    assert "--stack dev does not match" in capsys.readouterr().err

@@ -6,22 +6,45 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runbook.errors import BadInput
-from runbook.outputs import SECRET_PLACEHOLDER, UNKNOWN_SENTINEL, load_outputs, region_name, stack_name
+from runbook.outputs import PREVIEW_UNKNOWN, SECRET_PLACEHOLDER, load_outputs, region_name, stack_name
+from task_service import contract
+from task_service.naming import Naming, Role
+from task_service.tables import qualified
 
 FIXTURES = Path(__file__).parent / "fixtures"
+DMS_OUTPUTS = [output for output in contract.CONTRACT if output.dms]
+
+
+def _file(tmp_path: Path, values: dict[str, Any]) -> str:
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+def _prod() -> dict[str, Any]:
+    values: dict[str, Any] = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    return values
 
 
 def test_reads_a_full_outputs_file_with_typed_accessors() -> None:
     out = load_outputs(str(FIXTURES / "outputs-prod.json"), None)
-    assert out.integer("dbPort") == 5432
-    assert out.string("clusterName") == "task-service-cluster"
-    assert len(out.strings("dmsTables")) == 6
+    assert out.integer(contract.DB_PORT) == 5432
+    assert out.string(contract.CLUSTER_NAME) == Naming.for_stack("task-service", "prod").of(Role.CLUSTER)
+    assert out.strings(contract.DMS_TABLES) == qualified()
+    assert out.dms_enabled
     assert stack_name(out, None) == "prod"
     assert region_name(out, "us-east-1") == "us-east-1"
+
+
+def test_an_accessor_of_the_wrong_kind_is_a_bug_not_bad_input() -> None:
+    out = load_outputs(str(FIXTURES / "outputs-prod.json"), None)
+    with pytest.raises(TypeError, match=f"{contract.DB_PORT.name} is of kind integer, not string"):
+        out.string(contract.DB_PORT)
 
 
 @pytest.mark.parametrize(
@@ -45,37 +68,88 @@ def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "fragment"),
+    ("values", "fragment"),
     [
-        (UNKNOWN_SENTINEL, "unknown until the stack is deployed"),
-        (SECRET_PLACEHOLDER, "without --show-secrets"),
-        (None, "missing from"),
+        ({contract.PREVIEW_UNKNOWN_KEY: [contract.LISTENER_RULE_ARN.name]}, PREVIEW_UNKNOWN),
+        ({contract.LISTENER_RULE_ARN.name: SECRET_PLACEHOLDER}, "a secret printed without --show-secrets"),
+        ({contract.LISTENER_RULE_ARN.name: None}, "missing from outputs file"),
+        ({}, "missing from outputs file"),
     ],
 )
-def test_unavailable_values_name_the_key(tmp_path: Path, value: object, fragment: str) -> None:
-    path = tmp_path / "o.json"
-    path.write_text(json.dumps({"stack": "prod", "listenerRuleArn": value}))
-    out = load_outputs(str(path), None)
-    with pytest.raises(BadInput, match=f"'listenerRuleArn'.*{fragment}"):
-        out.string("listenerRuleArn")
+def test_unavailable_values_name_the_output_and_its_meaning(tmp_path: Path, values: dict[str, Any], fragment: str) -> None:
+    out = load_outputs(_file(tmp_path, {contract.STACK.name: "prod", **values}), None)
+    rule = contract.LISTENER_RULE_ARN
+    assert not out.available(rule)
+    with pytest.raises(BadInput) as caught:
+        out.string(rule)
+    assert str(caught.value).startswith(f"stack output '{rule.name}' ({rule.meaning}) is {fragment}")
 
 
-def test_wrong_types_are_reported(tmp_path: Path) -> None:
-    path = tmp_path / "o.json"
-    path.write_text(json.dumps({"dbPort": "5432", "alarmNames": "task-service-cpu", "canaryWeight": True}))
-    out = load_outputs(str(path), None)
-    with pytest.raises(BadInput, match="'dbPort'.*an integer"):
-        out.integer("dbPort")
-    with pytest.raises(BadInput, match="'alarmNames'.*a list of strings"):
-        out.strings("alarmNames")
-    with pytest.raises(BadInput, match="'canaryWeight'.*an integer"):
-        out.integer("canaryWeight")
+def test_wrong_types_are_reported_with_the_meaning(tmp_path: Path) -> None:
+    path = _file(
+        tmp_path,
+        {contract.DB_PORT.name: "5432", contract.ALARM_NAMES.name: "task-service-db-cpu-high", contract.CANARY_WEIGHT.name: True},
+    )
+    out = load_outputs(path, None)
+    with pytest.raises(BadInput, match=f"'{contract.DB_PORT.name}' \\({contract.DB_PORT.meaning}\\) in outputs file .* should be an integer, got str '5432'"):
+        out.integer(contract.DB_PORT)
+    with pytest.raises(BadInput, match=f"'{contract.ALARM_NAMES.name}'.*a list of strings"):
+        out.strings(contract.ALARM_NAMES)
+    with pytest.raises(BadInput, match=f"'{contract.CANARY_WEIGHT.name}'.*an integer"):
+        out.integer(contract.CANARY_WEIGHT)
 
 
-def test_null_dms_is_disabled_not_an_error() -> None:
+def test_dev_without_dms_is_disabled_not_an_error() -> None:
     out = load_outputs(str(FIXTURES / "outputs-dev.json"), None)
-    assert out.optional_string("dmsReplicationTaskArn") is None
-    assert out.optional_string("dmsSourceEndpointArn") is None
+    assert not out.dms_enabled
+    out.require(contract.STACK, *DMS_OUTPUTS)
+
+
+def test_null_dms_outputs_also_mean_disabled(tmp_path: Path) -> None:
+    out = load_outputs(_file(tmp_path, {contract.STACK.name: "dev", **{output.name: None for output in DMS_OUTPUTS}}), None)
+    assert not out.dms_enabled
+    out.require(*DMS_OUTPUTS)
+
+
+def test_with_dms_enabled_a_missing_dms_output_is_required(tmp_path: Path) -> None:
+    values = _prod()
+    del values[contract.DMS_TABLES.name]
+    out = load_outputs(_file(tmp_path, values), None)
+    assert out.dms_enabled
+    with pytest.raises(BadInput, match=f"'{contract.DMS_TABLES.name}' .* is missing from outputs file"):
+        out.require(*DMS_OUTPUTS)
+
+
+def test_require_lists_every_problem_at_once(tmp_path: Path) -> None:
+    values = {**_prod(), contract.DB_PORT.name: "x"}
+    del values[contract.CLUSTER_NAME.name]
+    out = load_outputs(_file(tmp_path, values), None)
+    with pytest.raises(BadInput) as caught:
+        out.require(contract.CLUSTER_NAME, contract.DB_PORT, contract.SERVICE_NAME)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "2 stack outputs are not usable:"
+    assert [line.split("'")[1] for line in lines[1:]] == [contract.CLUSTER_NAME.name, contract.DB_PORT.name]
+
+
+def test_a_renamed_export_names_the_new_name_and_its_meaning(tmp_path: Path) -> None:
+    values = _prod()
+    values["dbHost"] = values.pop(contract.DB_ADDRESS.name)
+    with pytest.raises(BadInput) as caught:
+        load_outputs(_file(tmp_path, values), None)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"lacks '{contract.DB_ADDRESS.name}' ({contract.DB_ADDRESS.meaning}) but has 'dbHost'" in message
+    assert "renamed?" in message
+
+
+def test_an_output_the_contract_no_longer_has_is_harmless(tmp_path: Path) -> None:
+    out = load_outputs(_file(tmp_path, {**_prod(), "retiredOutput": "x"}), None)
+    assert out.string(contract.CLUSTER_NAME)
+
+
+def test_a_malformed_unknown_list_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=f"'{contract.PREVIEW_UNKNOWN_KEY}' in outputs file .* should be a list of output names"):
+        load_outputs(_file(tmp_path, {contract.PREVIEW_UNKNOWN_KEY: "dbAddress"}), None)
 
 
 def test_stack_mismatch_is_refused() -> None:
@@ -94,7 +168,7 @@ def test_without_a_file_asks_the_pulumi_cli(tmp_path: Path, monkeypatch: pytest.
     _fake_pulumi(tmp_path, f'echo "$@" > {log}\ncat {FIXTURES / "outputs-prod.json"}\n')
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     out = load_outputs(None, "prod")
-    assert out.string("serviceName") == "task-service"
+    assert out.string(contract.SERVICE_NAME) == _prod()[contract.SERVICE_NAME.name]
     assert log.read_text().split() == ["stack", "output", "--json", "--show-secrets", "--stack", "prod"]
 
 

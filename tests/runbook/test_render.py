@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from runbook.canary import CONFIG_KEY
 from runbook.cli import main
-from runbook.outputs import UNKNOWN_SENTINEL
-from runbook.tables import TABLES
+from runbook.outputs import PREVIEW_UNKNOWN
+from task_service import contract
+from task_service.tables import qualified
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -44,43 +46,56 @@ def test_matches_golden(capsys: pytest.CaptureFixture[str], name: str) -> None:
 def test_full_outputs_fill_every_value_an_operator_needs(capsys: pytest.CaptureFixture[str]) -> None:
     values = json.loads((FIXTURES / "outputs-prod.json").read_text())
     text = _render(capsys, "outputs-prod.json")
-    for key in ("listenerRuleArn", "targetGroupArn", "monolithTargetGroupArn", "dmsReplicationTaskArn", "dbSecretArn", "dbAddress", "dashboardUrl"):
-        assert values[key] in text, key
+    needed = (
+        contract.LISTENER_RULE_ARN,
+        contract.TARGET_GROUP_ARN,
+        contract.MONOLITH_TARGET_GROUP_ARN,
+        contract.DMS_REPLICATION_TASK_ARN,
+        contract.DB_SECRET_ARN,
+        contract.DB_ADDRESS,
+        contract.DASHBOARD_URL,
+    )
+    for output in needed:
+        assert values[output.name] in text, output.name
     assert "not available" not in text
     for weight in (5, 25, 50, 100):
         assert (
-            f"pulumi config set canaryWeight {weight} -s prod && pulumi up -s prod --policy-pack policy "
+            f"pulumi config set {CONFIG_KEY} {weight} -s prod && pulumi up -s prod --policy-pack policy "
             "--policy-pack-config policy/config/prod.json" in text
         )
-    for table in TABLES:
-        assert f"REVOKE INSERT, UPDATE, DELETE ON public.{table} FROM myteacher_app_user;" in text
+    app_user = values[contract.MONOLITH_DB_APP_USER.name]
+    for table in values[contract.DMS_TABLES.name]:
+        assert f"REVOKE INSERT, UPDATE, DELETE ON {table} FROM {app_user};" in text
     for gate in ("error rate < 1%", "p95 < 500 ms", "CPU < 70%", "memory < 80%", "holds 30 minutes"):
         assert gate in text
     assert "target: under 5 minutes" in text
-    assert "pulumi config set canaryWeight 0 -s prod" in text
+    assert 'python -m runbook integrity --outputs outputs-prod.json --stack prod --source "' in text
+    assert f"pulumi config set {CONFIG_KEY} 0 -s prod" in text
 
 
 def test_preview_says_so_at_the_steps_that_need_unknowns(capsys: pytest.CaptureFixture[str]) -> None:
     text = _render(capsys, "outputs-preview-prod.json")
-    assert UNKNOWN_SENTINEL not in text
+    assert contract.PREVIEW_UNKNOWN_KEY not in text
     assert "[secret]" not in text
+    address, rule = contract.DB_ADDRESS.name, contract.LISTENER_RULE_ARN.name
     schema = text.split("## 3. Apply the schema")[1].split("## 4.")[0]
-    assert "Not available yet" in schema and "`dbAddress`: unknown until the stack is deployed" in schema
-    assert "host=<dbAddress: not available>" in schema
+    assert "Not available yet" in schema and f"`{address}`: {PREVIEW_UNKNOWN}" in schema
+    assert f"host=<{address}: not available>" in schema
     canary = text.split("## 6. Canary")[1].split("## 7.")[0]
-    assert "`listenerRuleArn`: unknown until the stack is deployed" in canary
-    assert "Listener rule `<listenerRuleArn: not available>`" in canary
+    assert f"`{rule}`: {PREVIEW_UNKNOWN}" in canary
+    assert f"Listener rule `<{rule}: not available>`" in canary
     deploy = text.split("## 2. Deploy")[1].split("## 3.")[0]
     assert "Not available" not in deploy
 
 
 def test_secrets_without_show_secrets_are_flagged(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     values = json.loads((FIXTURES / "outputs-prod.json").read_text())
-    values["dbSecretArn"] = "[secret]"
+    secret = contract.DB_SECRET_ARN.name
+    values[secret] = "[secret]"
     assert main(["render", "--outputs", outputs_file(values)]) == 0
     prereqs = capsys.readouterr().out.split("## 1. Prerequisites")[1].split("## 2.")[0]
-    assert "`dbSecretArn`: a secret printed without --show-secrets" in prereqs
-    assert "--secret-id <dbSecretArn: not available>" in prereqs
+    assert f"`{secret}`: a secret printed without --show-secrets" in prereqs
+    assert f"--secret-id <{secret}: not available>" in prereqs
 
 
 def test_dev_without_dms_says_the_step_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,6 +103,33 @@ def test_dev_without_dms_says_the_step_is_skipped(capsys: pytest.CaptureFixture[
     assert "DMS is disabled in this stack" in text
     assert "dms stop" not in text
     assert "-s dev" in text
+    assert "not available" not in text
+
+
+def _revoked(text: str) -> list[str]:
+    return [line.split(" ON ")[1].split(" FROM ")[0] for line in text.splitlines() if line.startswith("REVOKE ")]
+
+
+def test_the_end_revokes_writes_on_the_replicated_tables_only(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    replicated = qualified()[:2]
+    values[contract.DMS_TABLES.name] = replicated
+    assert main(["render", "--outputs", outputs_file(values)]) == 0
+    text = capsys.readouterr().out
+    assert _revoked(text) == replicated
+    assert f"GRANT SELECT ON {', '.join(replicated)} TO " in text
+
+
+def test_without_dms_the_end_revokes_writes_on_all_six(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _revoked(_render(capsys, "outputs-dev.json")) == qualified()
+
+
+def test_a_replicated_table_outside_the_six_is_bad_input(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values[contract.DMS_TABLES.name] = [*qualified()[:1], "public.users"]
+    assert main(["render", "--outputs", outputs_file(values)]) == 2
+    err = capsys.readouterr().err
+    assert f"stack output '{contract.DMS_TABLES.name}'" in err and "'public.users'" in err
 
 
 def test_writes_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,21 +10,24 @@ from botocore.exceptions import ClientError
 from runbook import rollback
 from runbook.aws import Aws
 from runbook.cli import main
+from runbook.canary import CONFIG_KEY
 from runbook.outputs import load_outputs
+from task_service import contract
 from tests.runbook import moto_stack
+
+MONOLITH, SERVICE = contract.MONOLITH_TARGET_GROUP_ARN, contract.TARGET_GROUP_ARN
 
 
 def test_from_fifty_percent_to_all_monolith_keeping_both_groups(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    out = stack.outputs
-    assert stack.rule_weights() == {out["monolithTargetGroupArn"]: 50, out["targetGroupArn"]: 50}
-    assert main(["rollback", "--outputs", outputs_file(out), "--yes"]) == 0
-    assert stack.rule_weights() == {out["monolithTargetGroupArn"]: 100, out["targetGroupArn"]: 0}
+    assert stack.rule_weights() == {stack.value(MONOLITH): 50, stack.value(SERVICE): 50}
+    assert main(["rollback", "--outputs", outputs_file(stack.outputs), "--yes"]) == 0
+    assert stack.rule_weights() == {stack.value(MONOLITH): 100, stack.value(SERVICE): 0}
     text = capsys.readouterr().out
     assert "rollback took" in text and "within the 5-minute target" in text
-    assert "pulumi config set canaryWeight 0 -s prod" in text
-    rule = stack.client("elbv2").describe_rules(RuleArns=[out["listenerRuleArn"]])["Rules"][0]
-    assert rule["Priority"] == "10"
-    assert rule["Conditions"][0]["Values"] == ["/api/tasks/*"]
+    assert f"pulumi config set {CONFIG_KEY} 0 -s prod" in text
+    rule = stack.client("elbv2").describe_rules(RuleArns=[stack.value(contract.LISTENER_RULE_ARN)])["Rules"][0]
+    assert rule["Priority"] == str(stack.value(contract.LISTENER_RULE_PRIORITY))
+    assert rule["Conditions"][0]["Values"] == [moto_stack.PATH_PATTERN]
 
 
 def test_second_run_changes_nothing_and_says_so(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,10 +57,10 @@ def test_dry_run_prints_the_call_and_changes_nothing(stack: moto_stack.Stack, ou
     assert main(["rollback", "--outputs", outputs_file(stack.outputs), "--dry-run", "--scale-to-zero"]) == 0
     text = capsys.readouterr().out
     assert "elbv2.modify_rule(RuleArn=" in text and "'Weight': 100" in text
-    assert "ecs.update_service(cluster='task-service-cluster', service='task-service', desiredCount=0)" in text
+    cluster, service = stack.value(contract.CLUSTER_NAME), stack.value(contract.SERVICE_NAME)
+    assert f"ecs.update_service(cluster='{cluster}', service='{service}', desiredCount=0)" in text
     assert stack.rule_weights() == before
-    service = stack.client("ecs").describe_services(cluster="task-service-cluster", services=["task-service"])["services"][0]
-    assert service["desiredCount"] == 2
+    assert stack.service()["desiredCount"] == 2
 
 
 def test_non_interactive_without_yes_refuses(stack: moto_stack.Stack, outputs_file: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,8 +82,7 @@ def test_interactive_answer_other_than_rollback_changes_nothing(stack: moto_stac
 def test_scale_to_zero_pins_autoscaling_and_is_idempotent(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     path = outputs_file(stack.outputs)
     assert main(["rollback", "--outputs", path, "--yes", "--scale-to-zero"]) == 0
-    service = stack.client("ecs").describe_services(cluster="task-service-cluster", services=["task-service"])["services"][0]
-    assert service["desiredCount"] == 0
+    assert stack.service()["desiredCount"] == 0
     target = stack.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 0)
     assert "pulumi up --refresh -s prod" in capsys.readouterr().out
@@ -106,17 +108,15 @@ def test_a_failing_step_does_not_skip_the_others(stack: moto_stack.Stack, output
     text = capsys.readouterr().out
     assert "FAILED: pin autoscaling at 0" in text and "AccessDeniedException" in text
     assert "1 step(s) failed" in text
-    out = stack.outputs
-    assert stack.rule_weights() == {out["monolithTargetGroupArn"]: 100, out["targetGroupArn"]: 0}
-    service = stack.client("ecs").describe_services(cluster="task-service-cluster", services=["task-service"])["services"][0]
-    assert service["desiredCount"] == 0
+    assert stack.rule_weights() == {stack.value(MONOLITH): 100, stack.value(SERVICE): 0}
+    assert stack.service()["desiredCount"] == 0
 
 
 def test_an_unreadable_rule_still_scales_the_service_and_fails(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    outputs = dict(stack.outputs, listenerRuleArn=stack.outputs["listenerRuleArn"][:-4] + "dead")
+    rule = stack.value(contract.LISTENER_RULE_ARN)
+    outputs = moto_stack.with_values(stack.outputs, {contract.LISTENER_RULE_ARN: rule[:-4] + "dead"})
     assert main(["rollback", "--outputs", outputs_file(outputs), "--yes", "--scale-to-zero"]) == 1
     text = capsys.readouterr().out
     assert "FAILED reading the listener rule" in text
     assert "done: scale the service to 0" in text
-    service = stack.client("ecs").describe_services(cluster="task-service-cluster", services=["task-service"])["services"][0]
-    assert service["desiredCount"] == 0
+    assert stack.service()["desiredCount"] == 0

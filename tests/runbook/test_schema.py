@@ -10,7 +10,7 @@ import pytest
 
 from runbook import schema
 from runbook.cli import main
-from runbook.tables import TABLES
+from task_service.tables import TABLES
 
 
 def _catalog(dsn: str) -> dict[str, Any]:
@@ -75,3 +75,11 @@ def test_a_failing_file_is_rolled_back(new_database: Any, tmp_path: Path, capsys
     assert schema.apply(dsn, schema_file=broken) == 1
     assert "rolled back" in capsys.readouterr().out
     assert _catalog(dsn)["tables"] == set()
+
+
+@pytest.mark.parametrize("option", ["--outputs", "--stack", "--region"])
+def test_stack_options_are_not_accepted_since_the_schema_is_always_all_six(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["schema", "apply", "--dsn", "host=127.0.0.1", option, "x"])
+    assert caught.value.code == 2
+    assert f"unrecognized arguments: {option} x" in capsys.readouterr().err

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from runbook.cli import main
+from task_service import contract
+from task_service.naming import Naming, Role
 from tests.runbook import moto_stack
 
 
@@ -43,45 +45,67 @@ def test_performance_insights_missing_from_the_api_is_not_available_not_a_pass(
 
 
 def test_running_short_of_desired_fails(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    built = moto_stack.build("ap-northeast-1", monkeypatch, running=1)
+    built = moto_stack.build(monkeypatch, running=1)
     code, rows = _verify(outputs_file, built.outputs, capsys)
     assert code == 1
     assert rows["ecs desired == running"] == ("FAIL", "desired 2, running 1")
 
 
 def test_an_alarm_in_alarm_and_weights_off_config_fail(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    stack.client("cloudwatch").set_alarm_state(AlarmName="task-service-rds-connections", StateValue="ALARM", StateReason="test")
+    alarm = stack.names.of(Role.ALARM_DB_CONNECTIONS)
+    stack.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
     stack.set_rule_weight(25)
     code, rows = _verify(outputs_file, stack.outputs, capsys)
     assert code == 1
-    assert rows["no alarm in ALARM"] == ("FAIL", "task-service-rds-connections")
+    assert rows["no alarm in ALARM"] == ("FAIL", alarm)
     assert rows["listener rule weights"] == ("FAIL", "monolith 75 / service 25 (outputs: 50 / 50)")
 
 
 def test_a_missing_role_and_alarm_fail_while_the_other_checks_still_run(
     stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack.client("iam").delete_role(RoleName="task-service-task-role")
-    outputs = dict(stack.outputs, alarmNames=stack.outputs["alarmNames"] + ["task-service-api-5xx-rate"])
+    task_role, execution_role = stack.value(contract.TASK_ROLE_NAME), stack.value(contract.EXECUTION_ROLE_NAME)
+    stack.client("iam").delete_role(RoleName=task_role)
+    alarms = stack.value(contract.ALARM_NAMES)
+    never_created = f"{stack.names.prefix}-never-created"
+    outputs = moto_stack.with_values(stack.outputs, {contract.ALARM_NAMES: alarms + [never_created]})
     code, rows = _verify(outputs_file, outputs, capsys)
     assert code == 1
-    assert rows["iam role task-service-task-role"][0] == "FAIL"
-    assert "NoSuchEntity" in rows["iam role task-service-task-role"][1]
-    assert rows["alarms exist (task-service*)"] == ("FAIL", "5/6 found; missing: task-service-api-5xx-rate")
-    assert rows["iam role task-service-execution-role"][0] == "PASS"
+    assert rows[f"iam role {task_role}"][0] == "FAIL"
+    assert "NoSuchEntity" in rows[f"iam role {task_role}"][1]
+    assert rows["alarms exist"] == ("FAIL", f"{len(alarms)}/{len(alarms) + 1} found; missing: {never_created}")
+    assert rows[f"iam role {execution_role}"][0] == "PASS"
     assert rows["dms task"][0] == "PASS"
 
 
 def test_autoscaling_and_priority_are_compared_with_the_outputs(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    outputs = dict(stack.outputs, autoscalingMax=4, listenerRulePriority=20)
+    low, high, priority = (stack.value(o) for o in (contract.AUTOSCALING_MIN, contract.AUTOSCALING_MAX, contract.LISTENER_RULE_PRIORITY))
+    outputs = moto_stack.with_values(stack.outputs, {contract.AUTOSCALING_MAX: high - 1, contract.LISTENER_RULE_PRIORITY: priority + 10})
     code, rows = _verify(outputs_file, outputs, capsys)
     assert code == 1
-    assert rows["autoscaling min/max"] == ("FAIL", "min 2 max 10 (outputs: min 2 max 4)")
-    assert rows["listener rule priority"] == ("FAIL", "priority 10 (outputs: 20)")
+    assert rows["autoscaling min/max"] == ("FAIL", f"min {low} max {high} (outputs: min {low} max {high - 1})")
+    assert rows["listener rule priority"] == ("FAIL", f"priority {priority} (outputs: {priority + 10})")
 
 
 def test_dms_disabled_is_reported_not_failed(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    outputs = {k: v for k, v in stack.outputs.items() if not k.startswith("dms")}
+    outputs = moto_stack.without(stack.outputs, *(output for output in contract.CONTRACT if output.dms))
     code, rows = _verify(outputs_file, outputs, capsys)
     assert code == 0
     assert rows["dms task"] == ("N/A", "DMS is disabled in this stack")
+
+
+def test_another_stacks_alarm_in_alarm_is_not_this_stacks_business(
+    stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dev's alarms share prod's `task-service-` prefix; only the names in the outputs count."""
+    dev_alarm = Naming.for_stack(stack.value(contract.PROJECT), "dev").of(Role.ALARM_DB_CPU)
+    assert dev_alarm.startswith(stack.names.prefix) and dev_alarm not in stack.value(contract.ALARM_NAMES)
+    cloudwatch = stack.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=dev_alarm, MetricName="CPUUtilization", Namespace="AWS/RDS", Statistic="Average",
+        Period=60, EvaluationPeriods=1, Threshold=80, ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=dev_alarm, StateValue="ALARM", StateReason="test")
+    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    assert code == 0
+    assert rows["no alarm in ALARM"] == ("PASS", f"{len(stack.value(contract.ALARM_NAMES))} alarms, none in ALARM")

@@ -1,0 +1,137 @@
+"""A policy pack's process, started exactly as the engine's `pulumi-analyzer-policy-python` shim starts it.
+
+From the pack's directory: `python -u -m pulumi.policy <engine-address> .` with `PULUMI_PROJECT`, `PULUMI_STACK`,
+`PULUMI_DRY_RUN`, `PULUMI_ORGANIZATION` (and `PULUMI_CONFIG`) in the environment. The pack prints its gRPC port
+on the first stdout line; the engine address is passed but never dialled. Both pipes are drained for the whole
+life of the process, so a chatty pack never blocks, and the stderr tail goes into every error message.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO, Mapping, Optional
+
+import yaml
+
+# Any address will do: a Python pack never dials the engine during analysis.
+ENGINE_ADDRESS = "127.0.0.1:1"
+
+
+class PolicyPackError(RuntimeError):
+    """The pack failed: did not start, crashed, or answered an RPC with an error."""
+
+
+def shim_environment(*, project: str, stack: str, dry_run: bool, organization: str, config: Mapping[str, str],
+                     extra: Mapping[str, Optional[str]]) -> dict[str, str]:
+    """This process's environment plus what the shim sets; `None` in `extra` removes an inherited variable."""
+    env = dict(os.environ)
+    env.update({
+        "PULUMI_PROJECT": project,
+        "PULUMI_STACK": stack,
+        "PULUMI_DRY_RUN": "true" if dry_run else "false",
+        "PULUMI_ORGANIZATION": organization,
+    })
+    if config:
+        env["PULUMI_CONFIG"] = json.dumps(dict(config))
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)  # e.g. the developer's AWS_PROFILE
+        else:
+            env[key] = value
+    return env
+
+
+def pack_version(policy_dir: Path) -> str:
+    """The version in PulumiPolicy.yaml, which the CLI reports instead of the SDK's placeholder 0.0.1."""
+    data = yaml.safe_load((policy_dir / "PulumiPolicy.yaml").read_text()) or {}
+    return str(data.get("version") or "")
+
+
+class PackProcess:
+    """One run of the pack: start it, learn its port, keep its stderr tail, stop it."""
+
+    def __init__(self, policy_dir: Path, env: Mapping[str, str], *, python: str, startup_timeout: float) -> None:
+        self.policy_dir = policy_dir
+        self.env = dict(env)
+        self.python = python
+        self.startup_timeout = startup_timeout
+        self._process: Optional[subprocess.Popen[bytes]] = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=200)
+        self._stderr_thread: Optional[threading.Thread] = None
+
+    def command(self) -> list[str]:
+        return [self.python, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."]
+
+    def start(self) -> int:
+        """Start the pack and return the port it serves on; a pack that fails to start is stopped first."""
+        if not (self.policy_dir / "PulumiPolicy.yaml").is_file():
+            raise PolicyPackError(f"{self.policy_dir} has no PulumiPolicy.yaml; it is not a policy pack")
+        process = self._process = subprocess.Popen(
+            self.command(), cwd=self.policy_dir, env=self.env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        first_line: queue.Queue[Optional[str]] = queue.Queue()
+        assert process.stdout is not None and process.stderr is not None  # both are PIPE
+        threading.Thread(target=_pump_stdout, args=(process.stdout, first_line), daemon=True).start()
+        self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(process.stderr,), daemon=True)
+        self._stderr_thread.start()
+        try:
+            line = first_line.get(timeout=self.startup_timeout)
+        except queue.Empty:
+            self.close()
+            self._join_stderr()
+            raise PolicyPackError(self.describe(
+                f"policy pack printed no port within {self.startup_timeout:g}s")) from None
+        if line is None:
+            code = process.wait(timeout=5)
+            self._join_stderr()
+            self.close()
+            raise PolicyPackError(self.describe(f"policy pack exited with code {code} before printing its port"))
+        try:
+            return int(line.strip())
+        except ValueError:
+            self.close()
+            raise PolicyPackError(self.describe(f"policy pack's first stdout line is not a port: {line!r}")) from None
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    @property
+    def stderr_tail(self) -> str:
+        return "".join(self._stderr)
+
+    def describe(self, what: str) -> str:
+        """`what` went wrong, with the command, its directory and the last lines the pack wrote to stderr."""
+        tail = self.stderr_tail.strip().splitlines()[-25:]
+        shown = "\n    ".join(tail) if tail else "(nothing on stderr)"
+        return (f"{what}\n  command: {' '.join(self.command())}\n  cwd: {self.policy_dir}\n"
+                f"  stderr tail:\n    {shown}")
+
+    def _pump_stderr(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            self._stderr.append(raw.decode(errors="replace"))
+
+    def _join_stderr(self) -> None:
+        """Let the stderr pump collect a crashed pack's traceback before it is reported."""
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=2)
+
+
+def _pump_stdout(stream: IO[bytes], first_line: queue.Queue[Optional[str]]) -> None:
+    line = stream.readline()
+    first_line.put(line.decode(errors="replace") if line else None)
+    for _ in iter(stream.readline, b""):
+        pass  # keep draining so a chatty pack never blocks on a full pipe
