@@ -53,9 +53,9 @@ def test_an_unknown_top_level_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_stack_config_dir_is_honoured(tmp_path: Path) -> None:
-    settings = load_stack(_project(tmp_path, PROD, {"stackConfigDir": "stacks"}, stack_dir="stacks"), "prod")
-    assert settings.stack_file == tmp_path / "stacks" / "Pulumi.prod.yaml"
-    assert settings.config == load_stack(ROOT, "prod").config
+    project = _project(tmp_path, PROD, {"stackConfigDir": "stacks"}, stack_dir="stacks")
+    (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": {"task-service:canaryWeight": 5}}))  # not read
+    assert load_stack(project, "prod").config == load_stack(ROOT, "prod").config
 
 
 def test_another_entry_point_is_refused(tmp_path: Path) -> None:
