@@ -4,6 +4,13 @@ What the CLI hands a program: every key namespaced (`task-service:db`, `aws:regi
 written bare), project-level values and declared defaults filled in, declared types enforced, structured values
 passed as JSON text, and `secure:` values decrypted. We cannot decrypt, so secure values are marked secret and
 replaced by a placeholder that says so.
+
+What it does not emulate it refuses (exit 2), rather than preview a different configuration than the CLI would:
+- stack file: `config` is read; `secretsprovider`, `encryptedkey`, `encryptionsalt` only serve decryption, which
+  never happens here, and are ignored; `environment` (Pulumi ESC imports, which can set config values) and any
+  key we do not know are refused.
+- project file: `stackConfigDir` is honoured; `main` (another entry point than `__main__.py`) is refused; the
+  rest (runtime, description, backend, options, plugins, packages, ...) does not change config values.
 """
 
 from __future__ import annotations
@@ -18,6 +25,11 @@ import yaml
 SECURE_PLACEHOLDER = "[secret: cannot decrypt without the Pulumi CLI]"
 _DECLARATION_KEYS = {"type", "default", "description", "secret", "items", "value"}
 _TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
+# Stack-file keys that only concern decrypting `secure:` values, which the hermetic preview never does.
+_SECRETS_KEYS = {"secretsprovider", "encryptedkey", "encryptionsalt"}
+_REFUSED_STACK_KEYS = {
+    "environment": "imports Pulumi ESC environments, which can set config values the hermetic preview cannot resolve",
+}
 
 
 class StackFileError(Exception):
@@ -78,11 +90,30 @@ def load_stack(project_dir: Path, stack: str) -> StackSettings:
     if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
         raise StackFileError(f"Pulumi.yaml must be a map with a 'name' (the project name)")
     project = project_doc["name"]
+    main = project_doc.get("main")
+    if main not in (None, "", ".", "./"):
+        raise StackFileError(
+            f"Pulumi.yaml: 'main: {main}' is not emulated (the hermetic preview runs __main__.py in {project_dir});"
+            " remove it or use `pulumi preview`"
+        )
+    config_dir = project_doc.get("stackConfigDir") or "."
+    if not isinstance(config_dir, str):
+        raise StackFileError("Pulumi.yaml: 'stackConfigDir' must be a directory path relative to the project")
 
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    stack_file = project_dir / config_dir / f"Pulumi.{stack}.yaml"
     stack_doc = _read_yaml(stack_file)
     if not isinstance(stack_doc, dict):
         raise StackFileError(f"{stack_file.name} must be a map with a 'config' section")
+    for key in stack_doc:
+        if key in _REFUSED_STACK_KEYS:
+            raise StackFileError(
+                f"{stack_file.name}: '{key}' {_REFUSED_STACK_KEYS[key]}; remove it or use `pulumi preview`"
+            )
+        if key != "config" and key not in _SECRETS_KEYS:
+            raise StackFileError(
+                f"{stack_file.name}: unknown top-level key '{key}' (the hermetic preview knows config,"
+                f" {', '.join(sorted(_SECRETS_KEYS))} and refuses environment)"
+            )
     stack_config = stack_doc.get("config") or {}
     if not isinstance(stack_config, dict):
         raise StackFileError(f"{stack_file.name}: 'config' must be a map of keys to values")

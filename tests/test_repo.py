@@ -18,10 +18,6 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 WORKFLOWS = {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / ".github" / "workflows").glob("*.yml")}
 
 
-def _runs(workflow: dict) -> list[str]:
-    return [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
-
-
 def _uses(workflow: dict) -> list[dict]:
     return [step for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
 
@@ -44,11 +40,13 @@ def test_workflows_run_the_readme_commands() -> None:
     assert set(WORKFLOWS) == {"pull-request.yml", "deploy.yml"}
     pr, deploy = WORKFLOWS["pull-request.yml"], WORKFLOWS["deploy.yml"]
     assert "pull_request" in pr[True] and deploy[True] == {"push": {"branches": ["main"]}}  # YAML 1.1: on -> True
-    assert any(run.endswith("make test") for run in _runs(pr)) and any(run.endswith("make test") for run in _runs(deploy))
-    assert "make preview STACK=${{ matrix.stack }}" in _runs(pr)
+    for workflow in (pr, deploy):
+        assert [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step][-1] == "make test"
+    (preview,) = [s for s in pr["jobs"]["hermetic-preview"]["steps"] if "run" in s]
+    assert preview["run"] == 'make preview STACK="$STACK"' and preview["env"] == {"STACK": "${{ matrix.stack }}"}
     assert pr["jobs"]["hermetic-preview"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     for workflow, command in ((pr, "preview"), (deploy, "up")):
-        (pulumi,) = [s for s in _uses(workflow) if s["uses"].startswith("pulumi/actions@")]
+        (pulumi,) = [s for s in _uses(workflow) if s["uses"].startswith("pulumi/actions@") and "command" in s["with"]]
         assert pulumi["with"]["command"] == command
         assert pulumi["with"]["policyPacks"] == "policy"
         assert pulumi["with"]["policyPackConfigs"] == "policy/config/prod.json"
@@ -83,3 +81,12 @@ def test_readme_documents_every_policy() -> None:
     assert len(policies) >= 20
     for name in policies:
         assert f"`{name}`" in README, name
+
+
+def test_every_pulumi_command_the_readme_prints_runs_the_pack() -> None:
+    """A preview or deploy someone copies from the README runs the policy pack with its stack's config."""
+    text = "\n".join(line for line in README.splitlines() if not line.startswith("#"))  # headings name, not print
+    commands = list(re.finditer(r"pulumi (?:up|preview)\b[^`\n]*-s (\w+)[^`\n]*", text))
+    assert len(commands) >= 4
+    for match in commands:
+        assert f"--policy-pack policy --policy-pack-config policy/config/{match[1]}.json" in match[0], match[0]
