@@ -9,3 +9,7 @@ CANARY_TAG = "CanaryTargetGroup"
 def next_step(current: int) -> int | None:
     """The step after `current`, or None once the service takes 100%."""
     return next((step for step in STEPS if step > current), None)
+
+TEST_ROUTE_HEADER = "X-Task-Service-Test"
+"""Header a test-route listener rule requires (its value is a secret): requests without it never reach that rule,
+so the policy pack treats such a rule as unreachable by ordinary traffic (not a canary weight)."""
