@@ -60,6 +60,7 @@ class Kind(Enum):
     LAMBDA_FUNCTION = Rule(64, r"[A-Za-z0-9_-]+")
     EVENT_RULE = Rule(64, r"[.\-_A-Za-z0-9]+")
     SAR_STACK = Rule(113, r"[A-Za-z][A-Za-z0-9-]*")
+    SSM_PARAMETER = Rule(1011, r"/[A-Za-z0-9_.\-/]+")
     """A Serverless Application Repository stack: CloudFormation's 128 characters less the `serverlessrepo-` prefix."""
 
 
@@ -120,6 +121,9 @@ class Role(Enum):
     DMS_INSTANCE_EVENTS = ("{prefix}-dms-instance-events", Kind.EVENT_RULE)
     DMS_VPC_ROLE = ("dms-vpc-role", Kind.IAM_ROLE)
     DMS_LOGS_ROLE = ("dms-cloudwatch-logs-role", Kind.IAM_ROLE)
+
+    LOADTEST_RESULT = ("/{prefix}/loadtest/result", Kind.SSM_PARAMETER)
+    """Written by `runbook loadtest`, read by the pack's first canary step and `canary status` (not a stack resource)."""
 
     ALARM_DB_CPU = ("{prefix}-db-cpu-high", Kind.ALARM)
     ALARM_DB_CONNECTIONS = ("{prefix}-db-connections-high", Kind.ALARM)
