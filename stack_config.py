@@ -10,14 +10,15 @@ either from explicit ids or from the monolith stack's outputs (`task-service:mon
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Mapping, Sequence
+from typing import Annotated, Any, Collection, Mapping, Sequence
 
 import pulumi
-from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pulumi.runtime import config as runtime_config
@@ -42,13 +43,23 @@ from components.settings import (
     matches,
     one_of,
 )
+from task_service.canary import CANARY_TAG
 from task_service.naming import PREFIX_MAX_LENGTH, PREFIX_PATTERN, Naming
+from task_service.untrusted import quote
 
 PROJECT = "task-service"
+NAMESPACES = (PROJECT, "aws", "pulumi")
+"""Config namespaces this program reads (`pulumi:` holds the engine's own keys); any other is a typo."""
 MANAGED_TAGS = ("ManagedBy", "PulumiStack")
-"""Tags the program sets on every resource; a user tag of the same name would silently replace them."""
-QUOTE_LIMIT = 80
-"""At most this many characters of a bad value are quoted in a message."""
+"""Tags the program sets on every resource."""
+RESERVED_TAGS = (*MANAGED_TAGS, "Name", CANARY_TAG)
+"""Tags the program sets itself (`Name` per resource, the canary tag on the weighted rule); a user tag of the same
+name would silently replace ours or be silently dropped."""
+MAX_TAGS = 50 - len(RESERVED_TAGS)
+"""AWS allows 50 tags per resource; the program adds up to four of its own."""
+TAG_KEY = r"[\w +\-=.:/@]{1,128}"
+TAG_VALUE = r"[\w +\-=.:/@]{0,256}"
+"""AWS tag rules: letters, digits, spaces and `+ - = . _ : / @`; keys at most 128 characters, values 256."""
 
 _ARN = r"arn:aws[a-z-]*:"
 ListenerArn = Annotated[
@@ -63,7 +74,13 @@ SecretArn = Annotated[
     StrictStr, NON_EMPTY, matches(_ARN + r"secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+", "a Secrets Manager secret ARN")
 ]
 Host = Annotated[StrictStr, NON_EMPTY, matches(r"[A-Za-z0-9.-]+", "a host name")]
-Email = Annotated[StrictStr, matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "e-mail addresses")]
+Email = Annotated[
+    StrictStr, matches(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", "e-mail addresses")
+]
+TagKey = Annotated[StrictStr, matches(TAG_KEY, "a tag key: letters, digits, spaces, + - = . _ : / @, at most 128", unicode=True)]
+TagValue = Annotated[
+    StrictStr, matches(TAG_VALUE, "a tag value: letters, digits, spaces, + - = . _ : / @, at most 256", unicode=True)
+]
 
 
 class NetworkSettings(Settings):
@@ -145,7 +162,8 @@ class StackFile(Settings):
     dms: DmsSettings
     cognito: CognitoSettings
     secrets: SecretsSettings
-    tags: dict[StrictStr, StrictStr] = {}
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] = {}
+    """At most MAX_TAGS: with the program's own tags a resource stays within AWS's 50."""
 
     @model_validator(mode="after")
     def _across_sections(self) -> "StackFile":
@@ -165,8 +183,8 @@ class StackFile(Settings):
         for key in self.tags:
             if key.lower().startswith("aws:"):
                 raise invalid("must not start with 'aws:' (reserved by AWS)", f"tags.{key}")
-            if key in MANAGED_TAGS:
-                raise invalid(f"must not be set: the program sets {', '.join(MANAGED_TAGS)} on every resource", f"tags.{key}")
+            if key in RESERVED_TAGS:
+                raise invalid(f"must not be set: the program sets {', '.join(RESERVED_TAGS)} itself", f"tags.{key}")
         return self
 
     def _production_rules(self) -> None:
@@ -179,6 +197,12 @@ class StackFile(Settings):
             )
         if self.secrets.recovery_window_days == 0:
             raise invalid("must be between 7 and 30 in a production stack: deleted credentials stay restorable", "secrets.recoveryWindowDays", 0)
+        if self.service.image is not None and _tag_of(self.service.image) == "latest":
+            raise invalid(
+                "must name a version tag or digest in a production stack, not latest (a deploy must pin what runs)",
+                "service.image",
+                self.service.image,
+            )
         if not self.service.wait_for_steady_state:
             raise invalid(
                 "must be true in a production stack: a rolled-back deployment must fail `pulumi up`",
@@ -188,7 +212,15 @@ class StackFile(Settings):
 
 
 SECTIONS = ("network", "monolith", "db", "service", "autoscaling", "route", "dms", "cognito", "secrets")
-"""Structured keys that may be left out (or null) entirely: every setting in them then takes its default."""
+"""Structured keys that may be left out (or null, which the CLI hands over as "") entirely: every setting in them
+then takes its default. Null means "not set" nowhere else."""
+
+
+def _tag_of(image: str) -> str | None:
+    """The tag of an image reference (`registry:5000/repo:tag@sha256:...` -> `tag`), None when it has none."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
 
 
 class ConfigError(pulumi.RunError):
@@ -245,10 +277,9 @@ class StackConfig:
     secrets: SecretsSettings
 
 
-def _project_keys() -> set[str]:
-    """Every `task-service:` key the engine handed over (so a misspelt one fails instead of being ignored)."""
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return {key.split(":", 1)[1] for key in keys if key.startswith(f"{PROJECT}:")}
+def _config_keys() -> set[str]:
+    """Every namespaced key the engine handed over (so a misspelt one fails instead of being ignored)."""
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
 def _value(raw: str) -> Any:
@@ -259,11 +290,6 @@ def _value(raw: str) -> Any:
         except ValueError:
             return raw
     return raw
-
-
-def _quote(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 3] + "..."
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -310,14 +336,21 @@ _EXPECTED = {
 }
 
 
-def describe(error: ErrorDetails, stack_file: str) -> str:
-    """One line: the namespaced key, what is expected, the (shortened) value given, and the stack file."""
+KEY_PART_LIMIT = 40
+"""A key in a message is cut too: a bad tag key is quoted in its own message."""
+
+
+def describe(error: ErrorDetails, where: str, secret_keys: Collection[str] = ()) -> str:
+    """One line: the namespaced key, what is expected, the (shortened) value given, and where it came from (the
+    stack file, or a stack's output). The value of a key in `secret_keys` (top level) is never shown."""
     path = [part for part in error["loc"]]
     ctx = dict(error.get("ctx") or {})
     got = error.get("input")
     if ctx.get("field"):
         path += str(ctx["field"]).split(".")
         got = ctx.get("got")
+    if path and path[-1] == "[key]":  # pydantic's marker for a bad key of a map
+        path = path[:-1]
     items = bool(path) and isinstance(path[-1], int)
     if items:
         path = path[:-1]
@@ -339,9 +372,14 @@ def describe(error: ErrorDetails, stack_file: str) -> str:
         expected = _EXPECTED.get(kind, f"is not valid ({error['msg']})")
     if kind == "missing":
         got = None
-    key = f"{PROJECT}:{'.'.join(str(part) for part in path)}"
-    shown = "" if got is None else f" (got {_quote(got)})"
-    return f"{key} {'items ' if items else ''}{expected}{shown} in {stack_file}"
+    key = f"{PROJECT}:{'.'.join(_shortened(str(part)) for part in path)}"
+    secret = bool(path) and str(path[0]) in secret_keys
+    shown = "" if got is None else " (got a secret value)" if secret else f" (got {quote(got)})"
+    return f"{key} {'items ' if items else ''}{expected}{shown} in {where}"
+
+
+def _shortened(part: str) -> str:
+    return part if len(part) <= KEY_PART_LIMIT else part[: KEY_PART_LIMIT - 3] + "..."
 
 
 def _region(aws_config: pulumi.Config, stack_file: str) -> tuple[str, str]:
@@ -353,12 +391,12 @@ def _region(aws_config: pulumi.Config, stack_file: str) -> tuple[str, str]:
     region = aws_config.get("region")
     if region is None:
         raise ConfigError(f"aws:region is required (e.g. ap-northeast-1) in {stack_file}")
-    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
-        raise ConfigError(f"aws:region must be an AWS region such as ap-northeast-1 (got {_quote(region)}) in {stack_file}")
+    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", region):
+        raise ConfigError(f"aws:region must be an AWS region such as ap-northeast-1 (got {quote(region)}) in {stack_file}")
     accounts = aws_config.get("allowedAccountIds")
     parsed = None if accounts is None else _value(accounts)
-    if not (isinstance(parsed, list) and len(parsed) == 1 and isinstance(parsed[0], str) and re.fullmatch(r"\d{12}", parsed[0])):
-        shown = "" if parsed is None else f" (got {_quote(parsed)})"
+    if not (isinstance(parsed, list) and len(parsed) == 1 and isinstance(parsed[0], str) and re.fullmatch(r"[0-9]{12}", parsed[0])):
+        shown = "" if parsed is None else f" (got {quote(parsed)})"
         raise ConfigError(
             f"aws:allowedAccountIds must list exactly one 12-digit AWS account id, the account this stack deploys into"
             f"{shown} in {stack_file}"
@@ -373,16 +411,29 @@ def partition_of(region: str) -> str:
     return "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
-def parse(values: Mapping[str, Any], stack_file: str) -> StackFile:
-    """Validate the namespace's values (camelCase keys, JSON-decoded); raises ConfigError naming the first bad key."""
+def parse(values: Mapping[str, Any], stack_file: str, secret_keys: Collection[str] = ()) -> StackFile:
+    """Validate the namespace's values (camelCase keys, JSON-decoded); raises ConfigError naming the first bad key.
+
+    `secret_keys` are the top-level keys set with `--secret`: their values never appear in a message."""
     given = dict(values)
     for section in SECTIONS:
-        if given.get(section) is None:
+        if given.get(section) in (None, ""):
             given[section] = {}
     try:
         return StackFile.model_validate(given)
     except ValidationError as err:
-        raise ConfigError(describe(err.errors()[0], stack_file)) from None
+        raise ConfigError(describe(err.errors()[0], stack_file, secret_keys)) from None
+
+
+def _check_namespaces(keys: Collection[str], stack_file: str) -> None:
+    """A key in a namespace nothing reads (`task-servce:db`, `taskservice:db`) would be ignored without a word."""
+    for key in sorted(keys):
+        namespace = key.split(":", 1)[0]
+        if namespace not in NAMESPACES:
+            raise ConfigError(
+                f"{quote(key)} is in namespace {quote(namespace)}, which this program does not read (expected "
+                f"{', '.join(n + ':' for n in NAMESPACES)}; a misspelt project name?) in {stack_file}"
+            )
 
 
 def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None = None, stack: str | None = None) -> StackConfig:
@@ -390,9 +441,13 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     config = config or pulumi.Config(PROJECT)
     stack = stack or pulumi.get_stack()
     stack_file = f"Pulumi.{stack}.yaml"
+    keys = _config_keys()
+    _check_namespaces(keys, stack_file)
     region, account = _region(aws_config or pulumi.Config("aws"), stack_file)
-    raw = {key: config.get(key) for key in sorted(_project_keys())}
-    settings = parse({key: _value(value) for key, value in raw.items() if value is not None}, stack_file)
+    names = sorted(key.split(":", 1)[1] for key in keys if key.startswith(f"{PROJECT}:"))
+    raw = {key: config.get(key) for key in names}
+    secret = {key for key in names if runtime_config.is_config_secret(f"{PROJECT}:{key}")}
+    settings = parse({key: _value(value) for key, value in raw.items() if value is not None}, stack_file, secret)
     # Only now, with every key valid, may the StackReference (a resource) be declared.
     network, monolith = _existing_estate(settings)
     dms = settings.dms
@@ -421,6 +476,38 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     )
 
 
+def _referenced(reference: pulumi.StackReference, ref: MonolithStackSettings, section: str, name: str) -> pulumi.Output[Any]:
+    """An output of the monolith's stack, validated exactly like the setting it stands in for: a missing output, or
+    one that is not what the setting expects, stops the program with one line naming the output and the stack."""
+    output_name = ref.outputs.get(name, name)
+    raw = reference.get_output(output_name)
+    _, info = _field_at([section, name])
+    assert info is not None  # REFERENCEABLE names fields of these sections
+    setting = next(t for t in typing.get_args(info.annotation) if t is not type(None))
+    adapter: TypeAdapter[Any] = TypeAdapter(setting)
+    where = f"output {quote(output_name)} of stack {ref.name}"
+
+    async def checked() -> Any:
+        value = await raw.future()
+        if not await raw.is_known():
+            return value
+        if value is None:
+            raise ConfigError(
+                f"{PROJECT}:{section}.{name} is read from {where}, which does not exist (set {section}.{name}, or map it"
+                f" with monolithStack.outputs.{name})"
+            )
+        try:
+            adapter.validate_python(value)
+        except ValidationError as err:
+            error = err.errors()[0]
+            error["loc"] = (section, name, *error["loc"])
+            raise ConfigError(describe(error, where, {section} if await raw.is_secret() else ())) from None
+        return value
+
+    known, secret = asyncio.ensure_future(raw.is_known()), asyncio.ensure_future(raw.is_secret())
+    return pulumi.Output(raw.resources(), asyncio.ensure_future(checked()), known, secret)
+
+
 def _existing_estate(settings: StackFile) -> tuple[Network, Monolith]:
     """Explicit ids as given; the rest from the monolith stack's outputs (one StackReference, declared only if needed)."""
     explicit = {section: getattr(settings, section).model_dump(by_alias=True) for section in REFERENCEABLE}
@@ -429,7 +516,7 @@ def _existing_estate(settings: StackFile) -> tuple[Network, Monolith]:
     if pending and ref_settings is not None:
         reference = pulumi.StackReference("monolith", stack_name=ref_settings.name)
         for section, name in pending:
-            explicit[section][name] = reference.require_output(ref_settings.outputs.get(name, name))
+            explicit[section][name] = _referenced(reference, ref_settings, section, name)
     net, mono = explicit["network"], explicit["monolith"]
     network = Network(
         vpc_id=net["vpcId"],

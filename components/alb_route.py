@@ -18,15 +18,21 @@ from typing import Annotated, Mapping
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from components.common import metric_alarm
-from components.settings import UNIQUE, Settings, matches
+from components.settings import UNIQUE, Settings, invalid, matches
 from task_service.canary import CANARY_TAG
 from task_service.naming import Naming, Role
 
 _LB_FROM_LISTENER = re.compile(r":listener/(app/[^/]+/[^/]+)/")
-_TG_SUFFIX = re.compile(r":(targetgroup/[^/]+/[^/]+)$")
+_TG_SUFFIX = re.compile(r":(targetgroup/[^/]+/[^/]+)\Z")
+PATH_PATTERN = r"/[A-Za-z0-9_\-.$/~\"'@:+&*?]{0,127}"
+"""An ALB path pattern: at most 128 characters (PathPatternConditionConfig), the characters the ALB guide lists."""
+MAX_PATTERNS = 3
+"""Match evaluations per condition (ALB listener rule quota); the rule's one path-pattern condition holds them all."""
+MAX_WILDCARDS = 5
+"""Wildcards (`*`, `?`) per rule (ALB listener rule quota)."""
 
 
 def load_balancer_arn_suffix(listener_arn: str) -> str:
@@ -49,13 +55,20 @@ class RouteSettings(Settings):
     """`task-service:route`: which requests the weighted rule takes, and where it sits on the listener."""
 
     path_patterns: Annotated[
-        tuple[Annotated[StrictStr, matches(r"/[\w\-./*?]*", "URL paths such as /api/tasks/*")], ...],
-        Field(min_length=1, max_length=5),
+        tuple[Annotated[StrictStr, matches(PATH_PATTERN, "URL paths such as /api/tasks/* (at most 128 characters)")], ...],
+        Field(min_length=1, max_length=MAX_PATTERNS),
         UNIQUE,
     ] = ("/api/tasks", "/api/tasks/*")
-    """At most 5 (an ALB condition limit)."""
+    """At most 3 patterns with at most 5 wildcards between them (ALB listener rule quotas)."""
     priority: StrictInt = Field(10, ge=1, le=50000)
     """Never change it on a live rule: a new priority replaces the rule."""
+
+    @model_validator(mode="after")
+    def _wildcards(self) -> "RouteSettings":
+        count = sum(pattern.count("*") + pattern.count("?") for pattern in self.path_patterns)
+        if count > MAX_WILDCARDS:
+            raise invalid(f"must hold at most {MAX_WILDCARDS} wildcards (* or ?) between them, an ALB limit", "pathPatterns", count)
+        return self
 
 
 @dataclass

@@ -39,6 +39,28 @@ CONNECTIONS_ALARM_PERCENT = 80
 MAX_STORAGE_GB = 65536
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"
 """RDS's current RSA-2048 authority (valid to 2061); rds-ca-2019 expired in 2024."""
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+_DAY = f"(?:{'|'.join(DAYS)})"
+MINIMUM_WINDOW_MINUTES = 30
+"""RDS refuses a backup or maintenance window shorter than 30 minutes, or two that overlap."""
+DAY_MINUTES, WEEK_MINUTES = 24 * 60, 7 * 24 * 60
+
+
+def _minute(text: str) -> int:
+    """Minute of the week for `ddd:hh:mm`, of the day for `hh:mm`."""
+    *day, hours, minutes = text.split(":")
+    return (DAYS.index(day[0]) * DAY_MINUTES if day else 0) + int(hours) * 60 + int(minutes)
+
+
+def _span(window: str, period: int) -> tuple[int, int]:
+    """(start, length) in minutes of a `start-end` window that may wrap around the day or week."""
+    start, end = (_minute(part) for part in window.split("-"))
+    return start, (end - start) % period
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int], period: int) -> bool:
+    return (b[0] - a[0]) % period < a[1] or (a[0] - b[0]) % period < b[1]
 
 
 class DatabaseSettings(Settings):
@@ -53,10 +75,9 @@ class DatabaseSettings(Settings):
     """Storage autoscaling ceiling in GB; twice `allocated_storage` when unset."""
     multi_az: Bool = True
     backup_retention_days: StrictInt = Field(7, ge=1, le=35)
-    backup_window: Annotated[StrictStr, matches(r"\d{2}:\d{2}-\d{2}:\d{2}", "a UTC window hh:mm-hh:mm")] = "17:00-17:30"
+    backup_window: Annotated[StrictStr, matches(f"{_TIME}-{_TIME}", "a UTC window hh:mm-hh:mm (00:00-23:59)")] = "17:00-17:30"
     maintenance_window: Annotated[
-        StrictStr,
-        matches(r"(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}", "a UTC window ddd:hh:mm-ddd:hh:mm"),
+        StrictStr, matches(f"{_DAY}:{_TIME}-{_DAY}:{_TIME}", "a UTC window ddd:hh:mm-ddd:hh:mm (mon..sun, 00:00-23:59)")
     ] = "sun:18:00-sun:18:30"
     deletion_protection: Bool = True
     """Also decides the final snapshot."""
@@ -83,7 +104,19 @@ class DatabaseSettings(Settings):
             raise invalid("must be 7 or a multiple of 31 up to 731", "performanceInsightsRetentionDays", days)
         if self.app_username in (self.username, f"{self.username}_clone"):
             raise invalid(f"must differ from db.username ({self.username})", "appUsername", self.app_username)
+        self._windows()
         return self
+
+    def _windows(self) -> None:
+        """RDS refuses short windows and a backup window that meets the maintenance window on any day."""
+        backup = _span(self.backup_window, DAY_MINUTES)
+        maintenance = _span(self.maintenance_window, WEEK_MINUTES)
+        windows = (("backupWindow", self.backup_window, backup), ("maintenanceWindow", self.maintenance_window, maintenance))
+        for key, value, (_, length) in windows:
+            if length < MINIMUM_WINDOW_MINUTES:
+                raise invalid(f"must last at least {MINIMUM_WINDOW_MINUTES} minutes", key, value)
+        if any(_overlap((day * DAY_MINUTES + backup[0], backup[1]), maintenance, WEEK_MINUTES) for day in range(7)):
+            raise invalid(f"must not overlap maintenanceWindow ({self.maintenance_window})", "backupWindow", self.backup_window)
 
     @property
     def connections_alarm(self) -> int:

@@ -25,6 +25,7 @@ comes from the stack's Naming.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Mapping, Sequence
 
@@ -45,6 +46,18 @@ FARGATE_MEMORY: dict[int, range] = {
     4096: range(8192, 30721, 1024),
 }
 
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*"
+IMAGE = (
+    rf"(?=[^@]{{1,255}}(?:@|$))(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127}(?:@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})"
+)
+"""An image reference as docker's distribution/reference grammar defines it (name at most 255 characters), with a
+tag or a sha256 digest: anything else ECS refuses when it pulls, long after `pulumi up` said yes."""
+HEALTH_CHECK_PATH = r"/[A-Za-z0-9._~%/?=+-]{0,1023}"
+"""An absolute URL path of at most 1024 characters (the target group's limit) in URL-safe characters: the same
+path goes into the container's health-check shell command."""
+
 
 class ServiceSettings(Settings):
     """`task-service:service`: the container and its sizing."""
@@ -52,10 +65,7 @@ class ServiceSettings(Settings):
     image: Annotated[
         StrictStr,
         NON_EMPTY,
-        matches(
-            r"[a-z0-9][\w.\-/:]*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})",
-            "an image with a tag or digest (registry/repository:tag or @sha256:...)",
-        ),
+        matches(IMAGE, "an image with a tag or digest (registry/repository:tag or @sha256:...)"),
     ] | None = None
     """The container image (registry/repository:tag or @sha256:digest). Unset: the stack is parked (first deploy)."""
     wait_for_steady_state: Bool = True
@@ -65,7 +75,9 @@ class ServiceSettings(Settings):
     container_port: StrictInt = Field(3001, ge=1, le=65535)
     desired_count: StrictInt = Field(2, ge=0, le=100)
     """Initial task count; autoscaling owns it afterwards."""
-    health_check_path: Annotated[StrictStr, NON_EMPTY, matches(r"/\S*", "a path starting with /")] = "/health"
+    health_check_path: Annotated[
+        StrictStr, NON_EMPTY, matches(HEALTH_CHECK_PATH, "a URL path starting with / (A-Z a-z 0-9 . _ ~ % / ? = + -, at most 1024)")
+    ] = "/health"
 
     @property
     def parked(self) -> bool:
@@ -460,7 +472,7 @@ def _container_definitions(
             {"name": "COGNITO_CLIENT_ID", "valueFrom": f"{cognito_secret_arn}:client_id::"},
         ],
         "healthCheck": {
-            "command": ["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{port}{svc.health_check_path} || exit 1"],
+            "command": ["CMD-SHELL", f"wget -q -O /dev/null {shlex.quote(f'http://127.0.0.1:{port}{svc.health_check_path}')} || exit 1"],
             "interval": 30,
             "timeout": 5,
             "retries": 3,

@@ -34,9 +34,12 @@ def invalid(expected: str, field: str | None = None, got: Any = None, **context:
     return PydanticCustomError("setting", expected.replace("{", "{{").replace("}", "}}"), ctx)
 
 
-def matches(pattern: str, what: str) -> AfterValidator:
-    """A full match of `pattern` (a trailing newline never slips through), described as `what` in the message."""
-    compiled = re.compile(pattern)
+def matches(pattern: str, what: str, *, unicode: bool = False) -> AfterValidator:
+    """A full match of `pattern` (a trailing newline never slips through), described as `what` in the message.
+
+    ASCII unless `unicode`: `\\d` and `\\w` must not admit Arabic-Indic digits or accented letters AWS refuses.
+    """
+    compiled = re.compile(pattern, 0 if unicode else re.ASCII)
 
     def check(value: str) -> str:
         if compiled.fullmatch(value) is None:

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import contextvars
 import functools
+import gc
 import json
 import logging
 import runpy
@@ -288,6 +289,9 @@ def run_program(
             contextvars.Context().run(run)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message; the cause decides which
         settings.SETTINGS.outputs.clear()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+            gc.collect()  # the failed outputs' futures go now, while asyncio's logger is quiet
         if mock.reference_problems:
             raise ProgramError(mock.reference_problems[0]) from None
         if isinstance(exc, pulumi.RunError):

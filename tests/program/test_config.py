@@ -25,7 +25,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("task-service:service.desiredCount", 11, "task-service:service.desiredCount must be within autoscaling min..max"),
     ("task-service:service.image", "", "task-service:service.image must be a non-empty string"),
     ("task-service:service.containerPort", 70000, "task-service:service.containerPort must be between 1 and 65535"),
-    ("task-service:service.healthCheckPath", "health", "task-service:service.healthCheckPath must be a path starting with /"),
+    ("task-service:service.healthCheckPath", "health", "task-service:service.healthCheckPath must be a URL path starting with /"),
     ("task-service:db.instanceClass", "t3.medium", "task-service:db.instanceClass must be an RDS instance class"),
     ("task-service:db.allocatedStorage", 10, "task-service:db.allocatedStorage must be between 20 and 65536"),
     ("task-service:db.maxAllocatedStorage", 50, "task-service:db.maxAllocatedStorage must be between 100 and 65536"),
