@@ -26,7 +26,7 @@ from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
 from preview.analyzer_requests import Resource, analyze_request, analyze_stack_request, configure_request
 from preview.pack_process import ENGINE_ADDRESS, PackProcess, PolicyPackError, pack_version, shim_environment
-from preview.policy_config import LEVELS, PathLike, ReconciledConfig, load_policy_config, reconcile_config
+from preview.policy_config import LEVELS, PathLike, ReconciledConfig, load_policy_config, reconcile_config, source_name
 
 SEVERITIES = {
     pb.POLICY_SEVERITY_UNSPECIFIED: "",
@@ -124,12 +124,25 @@ class PolicyPackServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def spawn(self) -> PolicyPackServer:
+        """Start the pack's process without waiting for it, so it boots while the caller does other work."""
+        if self._process is None:
+            env = shim_environment(project=self.project, stack=self.stack, dry_run=self.dry_run,
+                                   organization=self.organization, config=self.stack_config, extra=self.extra_env)
+            self._process = PackProcess(self.policy_dir, env, python=self.python, startup_timeout=self.startup_timeout)
+        try:
+            self._process.spawn()
+        except PolicyPackError:
+            self.close()
+            raise
+        return self
+
     def start(self) -> PolicyPackServer:
-        if self._process is not None:
+        """Spawn the pack if needed, wait for its port and connect; a pack that fails to start is stopped."""
+        if self._stub is not None:
             return self
-        env = shim_environment(project=self.project, stack=self.stack, dry_run=self.dry_run,
-                               organization=self.organization, config=self.stack_config, extra=self.extra_env)
-        self._process = PackProcess(self.policy_dir, env, python=self.python, startup_timeout=self.startup_timeout)
+        self.spawn()
+        assert self._process is not None
         try:
             self._connect(self._process.start())
         except PolicyPackError:
@@ -152,8 +165,7 @@ class PolicyPackServer:
             self._channel.close()
             self._channel = None
         if self._process is not None:
-            self._process.close()
-            self._process = None
+            self._process.close()  # kept: a closed server never spawns a pack again
         self._stub = None
 
     def _describe(self, what: str) -> str:
@@ -197,7 +209,7 @@ class PolicyPackServer:
 
     def configure(self, config: Union[PathLike, Mapping[str, Any], None] = None) -> ReconciledConfig:
         """Send Configure with `config` (a --policy-pack-config file or dict) reconciled as the CLI does."""
-        reconciled = reconcile_config(self.analyzer_info(), load_policy_config(config))
+        reconciled = reconcile_config(self.analyzer_info(), load_policy_config(config), source_name(config))
         self._call("Configure", self._analyzer().Configure, configure_request(reconciled))
         self.config = reconciled
         return reconciled

@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -27,6 +26,7 @@ from preview.pack_process import PolicyPackError
 from preview.stack_files import StackFileError, load_stack
 from preview.wire import UNKNOWN, is_secret
 from task_service.contract import PREVIEW_UNKNOWN_KEY
+from task_service.untrusted import InputError
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
 SECRET_TEXT = "[secret]"
@@ -81,17 +81,17 @@ def run_preview(
             policy_dir, project=settings.project, stack=stack, dry_run=True, stack_config=settings.engine_config()
         )
     policy = None
-    with ThreadPoolExecutor(max_workers=1) as background, contextlib.ExitStack() as cleanup:
-        # The pack's interpreter boots (about a second) while the program runs, as the engine overlaps them too.
-        pack_ready = background.submit(pack.start) if pack is not None else None
+    with contextlib.ExitStack() as cleanup:
         if pack is not None:
-            cleanup.callback(pack.close)
+            cleanup.callback(pack.close)  # also when a signal unwinds the stack (see preview/__main__.py)
+            # The pack's interpreter boots (about a second) while the program runs, as the engine overlaps them too.
+            pack.spawn()
         progress.step(f"running the program for {settings.project}/{stack}")
         recording = run_program(project_dir, stack, settings_=settings, references_dir=references_dir)
         timings["program"] = time.perf_counter() - started
-        if pack is not None and pack_ready is not None:
+        if pack is not None:
             progress.step("evaluating the policy pack")
-            pack_ready.result()
+            pack.start()
             policy_started = time.perf_counter()
             pack.configure(policy_config)
             policy = pack.preview(resources_from_recording(recording.resources, project=settings.project, stack=stack))
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_preview(
             project_dir, args.stack, policy_dir=policy_dir, policy_config=policy_config, references_dir=args.stack_references
         )
-    except (StackFileError, ProgramError, PolicyPackError) as exc:
+    except (InputError, ProgramError, PolicyPackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.outputs is not None:

@@ -4,23 +4,32 @@ From the pack's directory: `python -u -m pulumi.policy <engine-address> .` with 
 `PULUMI_DRY_RUN`, `PULUMI_ORGANIZATION` (and `PULUMI_CONFIG`) in the environment. The pack prints its gRPC port
 on the first stdout line; the engine address is passed but never dialled. Both pipes are drained for the whole
 life of the process, so a chatty pack never blocks, and the stderr tail goes into every error message.
+
+The pack never outlives us: `close()` stops it (the preview's signal handlers unwind into it), and on Linux the
+kernel kills it when the thread that spawned it dies, even by SIGKILL (PR_SET_PDEATHSIG). `spawn()` returns at
+once, so the pack boots while the program runs; `start()` then waits for its port.
 """
 
 from __future__ import annotations
 
 import collections
+import ctypes
 import json
 import os
 import queue
+import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
-from typing import IO, Mapping, Optional
+from typing import IO, Callable, Mapping, Optional
 
-import yaml
+from preview.stack_files import read_yaml
+from task_service.untrusted import InputError, clip, quote
 
 # Any address will do: a Python pack never dials the engine during analysis.
 ENGINE_ADDRESS = "127.0.0.1:1"
+_PR_SET_PDEATHSIG = 1
 
 
 class PolicyPackError(RuntimeError):
@@ -49,8 +58,30 @@ def shim_environment(*, project: str, stack: str, dry_run: bool, organization: s
 
 def pack_version(policy_dir: Path) -> str:
     """The version in PulumiPolicy.yaml, which the CLI reports instead of the SDK's placeholder 0.0.1."""
-    data = yaml.safe_load((policy_dir / "PulumiPolicy.yaml").read_text()) or {}
-    return str(data.get("version") or "")
+    try:
+        data = read_yaml(policy_dir / "PulumiPolicy.yaml")
+    except InputError as err:
+        raise PolicyPackError(str(err)) from None
+    version = data.get("version") if isinstance(data, dict) else None
+    if version is not None and not isinstance(version, (str, int, float)):
+        raise PolicyPackError(f"PulumiPolicy.yaml: 'version' must be a version such as 0.1.0 (got {quote(version)})")
+    return str(version or "")
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to kill the child when our spawning thread dies (Linux only); it exits at once
+    when we are already gone. Resolved before the fork, so the child only makes two system calls."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 class PackProcess:
@@ -62,27 +93,38 @@ class PackProcess:
         self.python = python
         self.startup_timeout = startup_timeout
         self._process: Optional[subprocess.Popen[bytes]] = None
+        self._closed = False
+        self._first_line: queue.Queue[Optional[str]] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
         self._stderr_thread: Optional[threading.Thread] = None
 
     def command(self) -> list[str]:
         return [self.python, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."]
 
-    def start(self) -> int:
-        """Start the pack and return the port it serves on; a pack that fails to start is stopped first."""
+    def spawn(self) -> None:
+        """Start the pack's process and return at once (again: nothing); refused once closed."""
+        if self._closed:
+            raise PolicyPackError("the policy pack was stopped")
+        if self._process is not None:
+            return
         if not (self.policy_dir / "PulumiPolicy.yaml").is_file():
             raise PolicyPackError(f"{self.policy_dir} has no PulumiPolicy.yaml; it is not a policy pack")
         process = self._process = subprocess.Popen(
-            self.command(), cwd=self.policy_dir, env=self.env,
+            self.command(), cwd=self.policy_dir, env=self.env, preexec_fn=_die_with_parent(),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        first_line: queue.Queue[Optional[str]] = queue.Queue()
         assert process.stdout is not None and process.stderr is not None  # both are PIPE
-        threading.Thread(target=_pump_stdout, args=(process.stdout, first_line), daemon=True).start()
+        threading.Thread(target=_pump_stdout, args=(process.stdout, self._first_line), daemon=True).start()
         self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(process.stderr,), daemon=True)
         self._stderr_thread.start()
+
+    def start(self) -> int:
+        """Spawn the pack if needed and return the port it serves on; a pack that fails to start is stopped first."""
+        self.spawn()
+        process = self._process
+        assert process is not None
         try:
-            line = first_line.get(timeout=self.startup_timeout)
+            line = self._first_line.get(timeout=self.startup_timeout)
         except queue.Empty:
             self.close()
             self._join_stderr()
@@ -97,9 +139,11 @@ class PackProcess:
             return int(line.strip())
         except ValueError:
             self.close()
-            raise PolicyPackError(self.describe(f"policy pack's first stdout line is not a port: {line!r}")) from None
+            raise PolicyPackError(self.describe(f"policy pack's first stdout line is not a port: {quote(line)}")) from None
 
     def close(self) -> None:
+        """Stop the pack (terminate, then kill after 5 s); it cannot be spawned again."""
+        self._closed = True
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -115,7 +159,7 @@ class PackProcess:
 
     def describe(self, what: str) -> str:
         """`what` went wrong, with the command, its directory and the last lines the pack wrote to stderr."""
-        tail = self.stderr_tail.strip().splitlines()[-25:]
+        tail = [clip(line, 200) for line in self.stderr_tail.strip().splitlines()[-25:]]
         shown = "\n    ".join(tail) if tail else "(nothing on stderr)"
         return (f"{what}\n  command: {' '.join(self.command())}\n  cwd: {self.policy_dir}\n"
                 f"  stderr tail:\n    {shown}")

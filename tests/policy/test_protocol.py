@@ -69,8 +69,20 @@ def test_configure_fills_schema_defaults_and_stack_file(prod_pack: PolicyPackSer
 def test_invalid_config_is_refused_like_the_cli(prod_pack: PolicyPackServer) -> None:
     with pytest.raises(PolicyConfigError, match="rds-backup-retention: minimumRetentionDays"):
         prod_pack.configure({"rds-backup-retention": {"minimumRetentionDays": "seven"}})
-    with pytest.raises(PolicyConfigError, match="not a valid level"):
+    with pytest.raises(PolicyConfigError, match="enforcement level 'blocking' is not one of"):
         prod_pack.configure({"multi-az": "blocking"})
+    prod_pack.configure(POLICY_DIR / "config" / "prod.json")
+
+
+def test_unknown_policy_names_and_settings_are_refused_unlike_the_cli(prod_pack: PolicyPackServer) -> None:
+    """The CLI copies an unknown name through and validates with the schema's properties only (extra keys pass);
+    here both are errors, so a typo never falls back to a default without a word."""
+    with pytest.raises(PolicyConfigError, match=r"^the policy config is invalid: 'multi-azz' is not a policy of this pack"):
+        prod_pack.configure({"multi-azz": "mandatory"})
+    with pytest.raises(PolicyConfigError, match=r"no-open-ingress: 'protectedPort' is not a setting of this policy"):
+        prod_pack.configure({"no-open-ingress": {"protectedPort": [22]}})
+    with pytest.raises(PolicyConfigError, match=r"all: 'minimumRetentionDays' is not a setting"):
+        prod_pack.configure({"all": {"enforcementLevel": "advisory", "minimumRetentionDays": 3}})
     prod_pack.configure(POLICY_DIR / "config" / "prod.json")
 
 
