@@ -34,7 +34,7 @@ class RuleState:
 def read_rule(elbv2: Any, rule_arn: str) -> RuleState:
     """Describe the rule; a rule that does not exist is bad input (wrong outputs or wrong account)."""
     try:
-        rules = elbv2.describe_rules(RuleArns=[rule_arn])["Rules"]
+        rules = elbv2.describe_rules(RuleArns=[rule_arn]).get("Rules", [])
     except ClientError as err:
         raise BadInput(f"listener rule {rule_arn} cannot be described: {error_text(err)}") from None
     if not rules:
@@ -50,7 +50,7 @@ def read_rule(elbv2: Any, rule_arn: str) -> RuleState:
         config = action.get("ForwardConfig")
         if config and config.get("TargetGroups"):
             for group in config["TargetGroups"]:
-                weights[group["TargetGroupArn"]] = int(group.get("Weight", 1))
+                weights[str(group.get("TargetGroupArn"))] = int(group.get("Weight", 1))
             stickiness = config.get("TargetGroupStickinessConfig")
         elif action.get("TargetGroupArn"):
             weights[action["TargetGroupArn"]] = 1

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from runbook import canary, dms, integrity, render, rollback, schema, verify
 from runbook.aws import Aws, reachable
-from runbook.errors import EXIT_BAD_INPUT, BadInput
+from runbook.db import dsn_secrets
+from runbook.errors import EXIT_BAD_INPUT, BadInput, TimedOut
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
+from task_service.untrusted import clip, redact
 
 
 def _stack_options(*, region: bool, without: str = "ask the pulumi CLI") -> argparse.ArgumentParser:
@@ -97,13 +99,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    dsns = [getattr(args, name, None) for name in ("source", "target", "dsn")]
+    secrets = [secret for dsn in dsns if dsn for secret in dsn_secrets(dsn)]
     try:
         return dispatch(args)
-    except BadInput as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (BadInput, TimedOut, OSError) as err:
+        # Messages name what is wrong without secrets already; a DSN's secrets are removed once more, to be sure.
+        print(f"error: {clip(redact(str(err), secrets), 2000)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

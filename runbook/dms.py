@@ -41,7 +41,7 @@ def describe(aws: Aws, arn: str) -> dict[str, Any]:
     try:
         tasks = aws.client("dms").describe_replication_tasks(
             Filters=[{"Name": "replication-task-arn", "Values": [arn]}], WithoutSettings=True
-        )["ReplicationTasks"]
+        ).get("ReplicationTasks", [])
     except ClientError as err:
         raise BadInput(f"DMS task {arn} cannot be described: {error_text(err)}") from None
     if not tasks:
@@ -121,7 +121,7 @@ def start(out: Outputs, aws: Aws, dry_run: bool = False, emit: Callable[[str], A
     except ClientError as err:
         emit(f"FAILED: {call}: {error_text(err)}")
         return EXIT_FAILED
-    emit(f"started with {kind} (status was '{current}'); now {after['ReplicationTask'].get('Status')}.")
+    emit(f"started with {kind} (status was '{current}'); now {after.get('ReplicationTask', {}).get('Status')}.")
     emit("watch it: python -m runbook dms status")
     return EXIT_OK
 
@@ -145,5 +145,5 @@ def stop(out: Outputs, aws: Aws, dry_run: bool = False, emit: Callable[[str], An
     except ClientError as err:
         emit(f"FAILED: {call}: {error_text(err)}")
         return EXIT_FAILED
-    emit(f"stopping; now {after['ReplicationTask'].get('Status')}. A later `dms start` resumes with resume-processing.")
+    emit(f"stopping; now {after.get('ReplicationTask', {}).get('Status')}. A later `dms start` resumes with resume-processing.")
     return EXIT_OK

@@ -11,3 +11,12 @@ class BadInput(Exception):
     The message names the key, file, endpoint or DSN and what was expected; the CLI prints it
     without a traceback and exits 2.
     """
+
+
+class TimedOut(BaseException):
+    """AWS did not answer within the command's time budget (exit 2, like any unreachable endpoint).
+
+    A BaseException, raised from a SIGALRM handler in the middle of a socket read: botocore wraps any Exception there
+    into a retryable HTTPClientError, and the checks that turn one group's BadInput into a FAIL row must not carry
+    on after it either. Only the CLI catches it.
+    """

@@ -6,11 +6,15 @@ message. Every output is read through its `task_service.contract` constant: its 
 check and its meaning goes in messages. Outputs the hermetic preview lists under
 `contract.PREVIEW_UNKNOWN_KEY` and secrets printed without `--show-secrets` count as "not available":
 `render` says so at the step, live commands stop.
+
+An outputs file is input, not trusted code: it is read strictly (task_service.untrusted), values are checked
+against their kind and, where the contract gives one, their pattern, messages quote them bounded, and the value
+of a secret output is never shown in a message or in rendered text.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -21,6 +25,7 @@ from typing import Any
 from runbook.errors import BadInput
 from task_service import contract
 from task_service.contract import Kind, Output
+from task_service.untrusted import REDACTED, InputError, clip, loads, quote, read_text
 
 SECRET_PLACEHOLDER = "[secret]"
 PREVIEW_UNKNOWN = "unknown until the stack is deployed (this is preview output)"
@@ -70,11 +75,11 @@ class Outputs:
             raise BadInput(f"stack output '{output.name}' ({output.meaning}) is {reason}.")
         value = self.values[output.name]
         accepts, expected = _TYPES[output.kind]
+        shown = "a secret value" if output.secret else f"{type(value).__name__} {quote(value)}"
         if not accepts(value):
-            raise BadInput(
-                f"stack output '{output.name}' ({output.meaning}) in {self.source} should be {expected}, "
-                f"got {type(value).__name__} {value!r}."
-            )
+            raise BadInput(f"stack output '{output.name}' ({output.meaning}) in {self.source} should be {expected}, got {shown}.")
+        if output.pattern and not re.fullmatch(output.pattern, value, re.ASCII):
+            raise BadInput(f"stack output '{output.name}' ({output.meaning}) in {self.source} is not valid, got {shown}.")
         return value
 
     def _typed(self, output: Output, kind: Kind) -> Any:
@@ -113,17 +118,19 @@ class Outputs:
             raise BadInput(f"{len(problems)} stack outputs are not usable:\n  " + "\n  ".join(problems))
 
     def display(self, output: Output) -> str:
-        """The value as text for the rendered runbook, or a visible placeholder."""
+        """The value as text for the rendered runbook, or a visible placeholder (always one for a secret)."""
         if not self.available(output):
             return f"<{output.name}: not available>"
+        if output.secret:
+            return f"<{output.name}: {REDACTED}>"
         value = self.values[output.name]
-        return ", ".join(value) if isinstance(value, list) else str(value)
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _unknown_names(data: dict[str, Any], source: str) -> frozenset[str]:
     listed = data.pop(contract.PREVIEW_UNKNOWN_KEY, [])
     if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
-        raise BadInput(f"'{contract.PREVIEW_UNKNOWN_KEY}' in {source} should be a list of output names, got {listed!r}.")
+        raise BadInput(f"'{contract.PREVIEW_UNKNOWN_KEY}' in {source} should be a list of output names, got {quote(listed)}.")
     return frozenset(listed)
 
 
@@ -134,7 +141,7 @@ def _check_names(outputs: Outputs) -> None:
     if strange and absent:
         wanted = "; ".join(f"'{output.name}' ({output.meaning})" for output in absent)
         raise BadInput(
-            f"{outputs.source} lacks {wanted} but has {', '.join(repr(name) for name in strange)}, which the "
+            f"{outputs.source} lacks {wanted} but has {', '.join(quote(name) for name in strange[:5])}, which the "
             "stack-output contract does not define (renamed?); write the file again from the deployed stack."
         )
 
@@ -142,12 +149,9 @@ def _check_names(outputs: Outputs) -> None:
 def parse(text: str, source: str) -> Outputs:
     """The outputs in `text` (JSON of `pulumi stack output --json`), checked against the contract's names."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadInput(
-            f"{source} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
-            "expected the output of `pulumi stack output --json --show-secrets`."
-        ) from None
+        data = loads(text, source)
+    except InputError as err:
+        raise BadInput(f"{err}; expected the output of `pulumi stack output --json --show-secrets`.") from None
     if not isinstance(data, dict):
         raise BadInput(f"{source} should hold a JSON object of stack outputs, got {type(data).__name__}.")
     unknown = _unknown_names(data, source)
@@ -166,25 +170,24 @@ def _from_cli(stack: str | None) -> Outputs:
         raise BadInput(f"`{' '.join(command)}` could not run: {err}") from None
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()[-1:] or ["no error output"]
-        raise BadInput(f"`{' '.join(command)}` failed (exit {done.returncode}): {detail[0]}")
+        raise BadInput(f"`{' '.join(command)}` failed (exit {done.returncode}): {clip(detail[0])}")
     return parse(done.stdout, f"`pulumi stack output` of stack {stack or '(selected)'}")
 
 
 def _from_file(path: str) -> Outputs:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_text(Path(path), f"outputs file {path}")
+    except InputError as err:
         raise BadInput(
-            f"outputs file {path} does not exist; expected the JSON written by "
-            "`pulumi stack output --json --show-secrets --stack <stack> > FILE`."
+            f"{err}; expected the JSON written by `pulumi stack output --json --show-secrets --stack <stack> > FILE`."
         ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(f"outputs file {path} cannot be read: {err}") from None
     return parse(text, f"outputs file {path}")
 
 
 def load_outputs(path: str | None, stack: str | None) -> Outputs:
     """Read the outputs from `path`, else from the pulumi CLI; check they belong to `stack`."""
+    if stack is not None and not re.fullmatch(contract.STACK_NAME, stack, re.ASCII):
+        raise BadInput(f"--stack {quote(stack)} is not a stack name: 1-100 letters, digits, '-', '_' or '.'.")
     if path is not None:
         outputs = _from_file(path)
     elif shutil.which("pulumi"):
@@ -207,4 +210,6 @@ def stack_name(outputs: Outputs, override: str | None) -> str:
 
 def region_name(outputs: Outputs, override: str | None) -> str:
     """--region wins over the outputs' region."""
+    if override is not None and not re.fullmatch(contract.REGION_NAME, override, re.ASCII):
+        raise BadInput(f"--region {quote(override)} is not an AWS region such as ap-northeast-1.")
     return override if override else outputs.string(contract.REGION)

@@ -4,17 +4,23 @@ The document's text lives in `templates/runbook.md.j2`; this module decides what
 steps lack values, the DSNs and the commands. Values the outputs do not hold yet (a preview, or secrets
 without --show-secrets) appear as `<name: not available>` and the step that needs them says so,
 instead of silently printing a placeholder an operator might paste.
+
+Output values are data, whatever the outputs file says: in shell commands every one is shell-quoted
+(`sh.<NAME>`), inside a DSN libpq-quoted first, and in SQL quoted as an identifier (psycopg.sql).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import jinja2
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from runbook import canary
 from runbook.integrity import replicated_tables
@@ -76,21 +82,40 @@ def _manual_rollback(out: Outputs) -> str:
     ]
     actions = json.dumps([{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}], separators=(",", ":"))
     return (
-        f"aws elbv2 modify-rule --region {out.display(contract.REGION)} "
-        f"--rule-arn {out.display(contract.LISTENER_RULE_ARN)} --actions '{actions}'"
+        f"aws elbv2 modify-rule --region {shlex.quote(out.display(contract.REGION))} "
+        f"--rule-arn {shlex.quote(out.display(contract.LISTENER_RULE_ARN))} --actions {shlex.quote(actions)}"
     )
 
 
-def _dsn(host: str, port: str, dbname: str, user: str) -> str:
-    return f"host={host} port={port} dbname={dbname} user={user} sslmode=require"
+def _dsn(out: Outputs, host: Output, dbname: Output, user: Output | str, port: Output | str = "5432") -> str:
+    """A shell-quoted libpq DSN of outputs; an unavailable one shows as `<name>` (a literal `str` is used as is)."""
+
+    def part(value: Output | str) -> str:
+        if isinstance(value, str):
+            return value
+        return out.display(value) if out.available(value) else f"<{value.name}>"
+
+    return shlex.quote(make_conninfo(host=part(host), port=part(port), dbname=part(dbname), user=part(user), sslmode="require"))
+
+
+def _read_only_sql(out: Outputs) -> list[str]:
+    """End of migration: revoke the monolith's writes on the replicated tables, keep its reads (identifiers quoted)."""
+    user = sql.Identifier(out.display(contract.MONOLITH_DB_APP_USER))
+    tables = [sql.Identifier(*name.split(".", 1)) for name in replicated_tables(out)]
+    statements = [sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {};").format(table, user) for table in tables]
+    statements.append(sql.SQL("GRANT SELECT ON {} TO {};").format(sql.SQL(", ").join(tables), user))
+    return [statement.as_string(None) for statement in statements]
 
 
 def render(out: Outputs, stack: str) -> str:
-    values = SimpleNamespace(**{name: out.display(output) for name, output in vars(contract).items() if isinstance(output, Output)})
+    outputs = {name: output for name, output in vars(contract).items() if isinstance(output, Output)}
+    values = SimpleNamespace(**{name: out.display(output) for name, output in outputs.items()})
+    quoted = SimpleNamespace(**{name: shlex.quote(out.display(output)) for name, output in outputs.items()})
     outputs_path = f"outputs-{stack}.json"
     text = _ENVIRONMENT.get_template(TEMPLATE).render(
         c=contract,
         v=values,
+        sh=quoted,
         stack=stack,
         source=out.source,
         outputs_path=outputs_path,
@@ -105,9 +130,9 @@ def render(out: Outputs, stack: str) -> str:
         manual_rollback=_manual_rollback(out),
         dms=out.dms_enabled,
         tables=TABLES,
-        replicated=replicated_tables(out),
-        dsn=_dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
-        source_dsn=_dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
+        read_only_sql=_read_only_sql(out),
+        dsn=_dsn(out, contract.DB_ADDRESS, contract.DB_NAME, contract.DB_USERNAME, contract.DB_PORT),
+        source_dsn=_dsn(out, contract.MONOLITH_DB_HOST, contract.MONOLITH_DB_NAME, "<read-only-user>"),
         missing=_missing(out),
         unavailable=sorted(output.name for output in contract.CONTRACT if out.present(output) and not out.available(output)),
     )

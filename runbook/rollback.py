@@ -49,8 +49,16 @@ class Step:
 
 
 def _plan_route(out: Outputs, aws: Aws) -> tuple[list[Step], str]:
+    """The change that routes everything to the monolith. A rule that cannot be read, or that forwards to a target
+    group the outputs do not name, is bad input: rewriting it would drop that group without a word."""
     monolith, service = out.string(contract.MONOLITH_TARGET_GROUP_ARN), out.string(contract.TARGET_GROUP_ARN)
     rule = read_rule(aws.client("elbv2"), out.string(contract.LISTENER_RULE_ARN))
+    strangers = sorted(set(rule.weights) - {monolith, service})
+    if strangers:
+        raise BadInput(
+            f"listener rule {rule.arn} forwards to {len(rule.weights)} target groups, {', '.join(strangers)} not among the"
+            f" outputs' monolith ({monolith}) and service ({service}); refusing to rewrite it. Fix the rule or the outputs."
+        )
     state = f"monolith {rule.weight(monolith)} / service {rule.weight(service)}"
     if rule.weights == {monolith: 100, service: 0}:
         return [], f"listener rule already at {state}"
@@ -121,14 +129,9 @@ def run(
         raise BadInput("refusing to roll back without confirmation: stdin is not a terminal. Rerun with --yes (or --dry-run to see the calls).")
 
     started = time.monotonic()
-    steps: list[Step] = []
     failures: list[str] = []
-    try:
-        steps, state = _plan_route(out, aws)
-        emit(state)
-    except (BadInput, ClientError) as err:
-        failures.append(f"reading the listener rule: {error_text(err)}")
-        emit(f"FAILED reading the listener rule: {error_text(err)}")
+    steps, state = _plan_route(out, aws)  # BadInput (no such rule, wrong region, strange groups): exit 2, nothing changed
+    emit(state)
     if scale_to_zero:
         try:
             scale_steps, scale_state = _plan_scale(out, aws)

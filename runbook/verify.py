@@ -32,7 +32,7 @@ def _ok(name: str, passed: bool, detail: str) -> Check:
 
 def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
     cluster, service = out.string(contract.CLUSTER_NAME), out.string(contract.SERVICE_NAME)
-    found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    found = aws.client("ecs").describe_services(cluster=cluster, services=[service]).get("services", [])
     if not found:
         return [_ok("ecs desired == running", False, f"service {service} not found in {cluster}")]
     svc = found[0]
@@ -45,7 +45,10 @@ def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 def rds_checks(out: Outputs, aws: Aws) -> list[Check]:
     instance_id = out.string(contract.DB_INSTANCE_ID)
-    db = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
+    found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id).get("DBInstances", [])
+    if not found:
+        return [_ok("rds available", False, f"instance {instance_id} not found")]
+    db = found[0]
     version = str(db.get("EngineVersion", ""))
     checks = [
         _ok("rds available", db.get("DBInstanceStatus") == "available", f"{instance_id} status {db.get('DBInstanceStatus')}"),
@@ -75,7 +78,7 @@ def autoscaling_checks(out: Outputs, aws: Aws) -> list[Check]:
     want_min, want_max = out.integer(contract.AUTOSCALING_MIN), out.integer(contract.AUTOSCALING_MAX)
     targets = aws.client("application-autoscaling").describe_scalable_targets(
         ServiceNamespace="ecs", ResourceIds=[resource], ScalableDimension="ecs:service:DesiredCount"
-    )["ScalableTargets"]
+    ).get("ScalableTargets", [])
     if not targets:
         return [_ok("autoscaling min/max", False, f"no scalable target for {resource}")]
     got_min, got_max = targets[0]["MinCapacity"], targets[0]["MaxCapacity"]
@@ -89,10 +92,10 @@ def autoscaling_checks(out: Outputs, aws: Aws) -> list[Check]:
 
 
 def target_health_checks(out: Outputs, aws: Aws) -> list[Check]:
-    descriptions = aws.client("elbv2").describe_target_health(TargetGroupArn=out.string(contract.TARGET_GROUP_ARN))[
-        "TargetHealthDescriptions"
-    ]
-    states = [d["TargetHealth"]["State"] for d in descriptions]
+    descriptions = aws.client("elbv2").describe_target_health(TargetGroupArn=out.string(contract.TARGET_GROUP_ARN)).get(
+        "TargetHealthDescriptions", []
+    )
+    states = [d.get("TargetHealth", {}).get("State", "unknown") for d in descriptions]
     healthy = states.count("healthy")
     detail = f"{healthy}/{len(states)} healthy" + (f" ({', '.join(sorted(set(states)))})" if states else ", no targets registered")
     return [_ok("service targets healthy", healthy > 0 and healthy == len(states), detail)]
@@ -125,7 +128,7 @@ def alarm_checks(out: Outputs, aws: Aws) -> list[Check]:
         names = expected[start : start + DESCRIBE_ALARMS_MAX_NAMES]
         for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names):
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-                found[alarm["AlarmName"]] = alarm["StateValue"]
+                found[alarm.get("AlarmName", "")] = alarm.get("StateValue", "")
     missing = [name for name in expected if name not in found]
     in_alarm = sorted(name for name, state in found.items() if state == "ALARM")
     return [
@@ -179,10 +182,12 @@ def dms_checks(out: Outputs, aws: Aws) -> list[Check]:
     if not out.dms_enabled:
         return [Check("dms task", Status.NA, "DMS is disabled in this stack")]
     arn = out.string(contract.DMS_REPLICATION_TASK_ARN)
-    tasks = aws.client("dms").describe_replication_tasks(Filters=[{"Name": "replication-task-arn", "Values": [arn]}])[
-        "ReplicationTasks"
-    ]
-    status = tasks[0]["Status"]
+    tasks = aws.client("dms").describe_replication_tasks(Filters=[{"Name": "replication-task-arn", "Values": [arn]}]).get(
+        "ReplicationTasks", []
+    )
+    if not tasks:
+        return [_ok("dms task", False, f"replication task {arn} not found")]
+    status = tasks[0].get("Status")
     failure = tasks[0].get("LastFailureMessage")
     return [_ok("dms task", status in DMS_HEALTHY and not failure, f"status {status}" + (f"; last failure: {failure}" if failure else ""))]
 

@@ -27,11 +27,17 @@ class Output:
     """Exported as a secret: shown only with `--show-secrets`."""
     dms: bool = False
     """Absent when DMS is disabled (`dms.enabled: false`, e.g. dev)."""
+    pattern: str | None = None
+    """A full-match (ASCII) pattern the value must have; tools put these values into commands unquoted."""
 
+
+STACK_NAME = r"[A-Za-z0-9_.-]{1,100}"
+"""A Pulumi stack name."""
+REGION_NAME = r"[a-z]{2}(-gov)?-[a-z]+-[0-9]"
 
 PROJECT = Output("project", "string", "the Pulumi project, `task-service`")
-STACK = Output("stack", "string", "the stack name")
-REGION = Output("region", "string", "the stack's AWS region, e.g. ap-northeast-1")
+STACK = Output("stack", "string", "the stack name", pattern=STACK_NAME)
+REGION = Output("region", "string", "the stack's AWS region, e.g. ap-northeast-1", pattern=REGION_NAME)
 
 DB_INSTANCE_ID = Output("dbInstanceId", "string", "the RDS instance identifier (`task-service-db` in prod)")
 DB_ENDPOINT = Output("dbEndpoint", "string", "the RDS endpoint, `host:5432`")

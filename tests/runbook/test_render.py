@@ -65,11 +65,12 @@ def test_full_outputs_fill_every_value_an_operator_needs(capsys: pytest.CaptureF
         )
     app_user = values[contract.MONOLITH_DB_APP_USER.name]
     for table in values[contract.DMS_TABLES.name]:
-        assert f"REVOKE INSERT, UPDATE, DELETE ON {table} FROM {app_user};" in text
+        schema, name = table.split(".")
+        assert f'REVOKE INSERT, UPDATE, DELETE ON "{schema}"."{name}" FROM "{app_user}";' in text
     for gate in ("error rate < 1%", "p95 < 500 ms", "CPU < 70%", "memory < 80%", "holds 30 minutes"):
         assert gate in text
     assert "target: under 5 minutes" in text
-    assert 'python -m runbook integrity --outputs outputs-prod.json --stack prod --source "' in text
+    assert "python -m runbook integrity --outputs outputs-prod.json --stack prod --source 'host=" in text
     assert f"pulumi config set {CONFIG_KEY} 0 -s prod" in text
 
 
@@ -80,7 +81,7 @@ def test_preview_says_so_at_the_steps_that_need_unknowns(capsys: pytest.CaptureF
     address, rule = contract.DB_ADDRESS.name, contract.LISTENER_RULE_ARN.name
     schema = text.split("## 3. Apply the schema")[1].split("## 4.")[0]
     assert "Not available yet" in schema and f"`{address}`: {PREVIEW_UNKNOWN}" in schema
-    assert f"host=<{address}: not available>" in schema
+    assert f"'host=<{address}> port=5432 " in schema
     canary = text.split("## 6. Canary")[1].split("## 7.")[0]
     assert f"`{rule}`: {PREVIEW_UNKNOWN}" in canary
     assert f"Listener rule `<{rule}: not available>`" in canary
@@ -95,7 +96,7 @@ def test_secrets_without_show_secrets_are_flagged(outputs_file: Any, capsys: pyt
     assert main(["render", "--outputs", outputs_file(values)]) == 0
     prereqs = capsys.readouterr().out.split("## 1. Prerequisites")[1].split("## 2.")[0]
     assert f"`{secret}`: a secret printed without --show-secrets" in prereqs
-    assert f"--secret-id <{secret}: not available>" in prereqs
+    assert f"--secret-id '<{secret}: not available>'" in prereqs
 
 
 def test_dev_without_dms_says_the_step_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,7 +108,12 @@ def test_dev_without_dms_says_the_step_is_skipped(capsys: pytest.CaptureFixture[
 
 
 def _revoked(text: str) -> list[str]:
-    return [line.split(" ON ")[1].split(" FROM ")[0] for line in text.splitlines() if line.startswith("REVOKE ")]
+    """The tables the REVOKE statements name, as schema.table (the SQL quotes them as identifiers)."""
+    return [
+        line.split(" ON ")[1].split(" FROM ")[0].replace('"', "")
+        for line in text.splitlines()
+        if line.startswith("REVOKE ")
+    ]
 
 
 def test_the_end_revokes_writes_on_the_replicated_tables_only(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +123,7 @@ def test_the_end_revokes_writes_on_the_replicated_tables_only(outputs_file: Any,
     assert main(["render", "--outputs", outputs_file(values)]) == 0
     text = capsys.readouterr().out
     assert _revoked(text) == replicated
-    assert f"GRANT SELECT ON {', '.join(replicated)} TO " in text
+    assert "GRANT SELECT ON " + ", ".join('"' + name.replace(".", '"."') + '"' for name in replicated) + " TO " in text
 
 
 def test_without_dms_the_end_revokes_writes_on_all_six(capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,11 +112,17 @@ def test_a_failing_step_does_not_skip_the_others(stack: moto_stack.Stack, output
     assert stack.service()["desiredCount"] == 0
 
 
-def test_an_unreadable_rule_still_scales_the_service_and_fails(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_rule_that_does_not_exist_is_bad_input_and_nothing_changes(
+    stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Wrong outputs or the wrong account: exit 2 before anything is scaled, and no "rollback took"."""
     rule = stack.value(contract.LISTENER_RULE_ARN)
     outputs = moto_stack.with_values(stack.outputs, {contract.LISTENER_RULE_ARN: rule[:-4] + "dead"})
-    assert main(["rollback", "--outputs", outputs_file(outputs), "--yes", "--scale-to-zero"]) == 1
-    text = capsys.readouterr().out
-    assert "FAILED reading the listener rule" in text
-    assert "done: scale the service to 0" in text
-    assert stack.service()["desiredCount"] == 0
+    desired = stack.service()["desiredCount"]
+    assert main(["rollback", "--outputs", outputs_file(outputs), "--yes", "--scale-to-zero"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"error: listener rule {rule[:-4]}dead cannot be described: RuleNotFound: One or more rules not found"
+    ]
+    assert "rollback took" not in captured.out
+    assert stack.service()["desiredCount"] == desired
