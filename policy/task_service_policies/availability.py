@@ -11,6 +11,7 @@ from .common import (
     DMS_REPLICATION_INSTANCE,
     ECS_SERVICE,
     RDS_INSTANCE,
+    as_bool,
     as_number,
     dig,
     fmt_number,
@@ -21,15 +22,15 @@ Report = Callable[[str], None]
 
 
 def _check_multi_az(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
-    if args.props.get("multiAz") is not True:
+    if as_bool(args.props.get("multiAz")) is not True:
         report("multiAz is not true: an AZ outage or a maintenance reboot takes the service down.")
 
 
 def _check_circuit_breaker(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
     breaker = args.props.get("deploymentCircuitBreaker")
-    if dig(breaker, "enable") is not True:
+    if as_bool(dig(breaker, "enable")) is not True:
         report("deploymentCircuitBreaker.enable is not true, so a failing deployment keeps replacing tasks.")
-    elif dig(breaker, "rollback") is not True:
+    elif as_bool(dig(breaker, "rollback")) is not True:
         report("deploymentCircuitBreaker.rollback is not true, so a failed deployment is not rolled back.")
 
 

@@ -1,4 +1,5 @@
-"""Backups: RDS retention within bounds, and the guards that keep a deletion from losing the data."""
+"""Backups: RDS retention within bounds, and the guards that keep a deletion from losing the data (instances and
+clusters alike: Aurora and Multi-AZ DB clusters keep backups and deletion guards on the cluster)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from .common import RDS_INSTANCE, as_number, fmt_number, is_set, resource_policy
+from .common import RDS_CLUSTER, RDS_INSTANCE, as_bool, as_number, fmt_number, is_set, resource_policy
 
 Report = Callable[[str], None]
 
@@ -30,14 +31,14 @@ def _check_retention(args: ResourceValidationArgs, cfg: Mapping[str, Any], repor
 
 def _check_deletion(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
     props = args.props
-    if cfg["requireDeletionProtection"] and props.get("deletionProtection") is not True:
+    if cfg["requireDeletionProtection"] and as_bool(props.get("deletionProtection")) is not True:
         report("deletionProtection is not true.")
     if cfg["requireFinalSnapshot"]:
-        if props.get("skipFinalSnapshot") is not False:
+        if as_bool(props.get("skipFinalSnapshot")) is not False:
             report("skipFinalSnapshot is not false, so deleting the instance drops its data without a snapshot.")
         elif not is_set(props, "finalSnapshotIdentifier"):
             report("finalSnapshotIdentifier is not set, which RDS needs to take the final snapshot.")
-    if cfg["requireCopyTagsToSnapshot"] and props.get("copyTagsToSnapshot") is not True:
+    if cfg["requireCopyTagsToSnapshot"] and as_bool(props.get("copyTagsToSnapshot")) is not True:
         report("copyTagsToSnapshot is not true, so snapshots lose the ownership and cost tags.")
 
 
@@ -45,7 +46,7 @@ rds_backup_retention = resource_policy(
     name="rds-backup-retention",
     area="backups",
     description="RDS automated backups are explicitly kept for at least the configured minimum (and at most 35 days).",
-    resource_types=[RDS_INSTANCE],
+    resource_types=[RDS_INSTANCE, RDS_CLUSTER],
     check=_check_retention,
     remediation="set backupRetentionPeriod between the minimum (default 7) and 35.",
     severity=Severity.HIGH,
@@ -64,8 +65,8 @@ rds_backup_retention = resource_policy(
 rds_deletion_safeguards = resource_policy(
     name="rds-deletion-safeguards",
     area="backups",
-    description="RDS instances are protected from deletion, take a final snapshot and copy tags to snapshots.",
-    resource_types=[RDS_INSTANCE],
+    description="RDS instances and clusters are protected from deletion, take a final snapshot and copy tags to snapshots.",
+    resource_types=[RDS_INSTANCE, RDS_CLUSTER],
     check=_check_deletion,
     remediation="set deletionProtection=True, skipFinalSnapshot=False with a finalSnapshotIdentifier, and "
                 "copyTagsToSnapshot=True (a stack may relax the first two in config).",

@@ -9,6 +9,7 @@ an include/exclude filter on the resource name, and a remediation hint on every 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, TypedDict
 
@@ -43,6 +44,9 @@ NAME_FILTER_SCHEMA: dict[str, dict[str, Any]] = {
 _LB_MODULES = ("aws:lb/", "aws:alb/")
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+"""Aurora and Multi-AZ DB clusters: encryption, backups and deletion guards live on the cluster."""
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -78,7 +82,13 @@ def is_type(resource_type: str, token: str) -> bool:
 
 
 def with_defaults(schema: Mapping[str, Mapping[str, Any]], given: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """The config a policy sees: schema defaults, overlaid by what the engine sent (the SDK applies no defaults)."""
+    """The config a policy sees: schema defaults, overlaid by what the engine sent (the SDK applies no defaults).
+
+    A key the schema does not declare is refused (the run fails): the CLI passes a typo through without a word,
+    and the policy would silently keep its default."""
+    unknown = sorted(set(given or {}) - set(schema))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(unknown[:5])}; expected one of {', '.join(sorted(schema))}")
     cfg = {key: spec["default"] for key, spec in schema.items() if "default" in spec}
     cfg.update(given or {})
     return cfg
@@ -138,18 +148,32 @@ def as_list(value: Any) -> list[Any]:
     return [value]
 
 
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def as_bool(value: Any) -> Optional[bool]:
+    """A boolean as the provider reads it: a bool, or the strings Go's strconv.ParseBool accepts ("true" is true
+    to AWS, so it must be to the pack); anything else is None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return True if value in _TRUE else False if value in _FALSE else None
+    return None
+
+
 def as_number(value: Any) -> Optional[float]:
-    """Numbers arrive as floats over the wire (a Struct has no ints); strings appear for some int args."""
+    """Numbers arrive as floats over the wire (a Struct has no ints); strings appear for some int args. `true`, NaN
+    and infinities are not numbers."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+        number = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+(\.[0-9]+)?", value, re.ASCII):
+        number = float(value)
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def fmt_number(value: float) -> str:

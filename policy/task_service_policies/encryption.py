@@ -12,9 +12,12 @@ from .common import (
     ECR_REPOSITORY,
     KMS_KEY,
     LOG_GROUP,
+    RDS_CLUSTER,
+    RDS_CLUSTER_INSTANCE,
     RDS_INSTANCE,
     SECRET,
     SNS_TOPIC,
+    as_bool,
     as_list,
     as_number,
     dig,
@@ -45,7 +48,7 @@ def _customer_key(props: Any, key: str) -> bool:
 
 def _check_rds_storage(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
     props = args.props
-    if props.get("storageEncrypted") is not True:
+    if as_bool(props.get("storageEncrypted")) is not True:
         report("storageEncrypted is not true: the database, its backups and snapshots would be stored unencrypted.")
         return
     if cfg["requireCustomerKey"] and not _customer_key(props, "kmsKeyId"):
@@ -54,7 +57,7 @@ def _check_rds_storage(args: ResourceValidationArgs, cfg: Mapping[str, Any], rep
 
 def _check_rds_performance_insights(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
     props = args.props
-    if props.get("performanceInsightsEnabled") is not True:
+    if as_bool(props.get("performanceInsightsEnabled")) is not True:
         return
     if cfg["requireCustomerKey"] and not _customer_key(props, "performanceInsightsKmsKeyId"):
         report("performanceInsightsKmsKeyId is not set to a customer-managed key; captured SQL text would be "
@@ -115,15 +118,15 @@ def _check_sns_topic(args: ResourceValidationArgs, cfg: Mapping[str, Any], repor
 
 
 def _check_kms_rotation(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
-    if args.props.get("enableKeyRotation") is not True:
+    if as_bool(args.props.get("enableKeyRotation")) is not True:
         report("enableKeyRotation is not true.")
 
 
 rds_storage_encrypted = resource_policy(
     name="rds-storage-encrypted",
     area="encryption",
-    description="RDS instances encrypt storage with a customer-managed KMS key.",
-    resource_types=[RDS_INSTANCE],
+    description="RDS instances and clusters (Aurora, Multi-AZ DB clusters) encrypt storage with a customer-managed KMS key.",
+    resource_types=[RDS_INSTANCE, RDS_CLUSTER],
     check=_check_rds_storage,
     remediation="set storageEncrypted=True and kmsKeyId to the service's KMS key ARN (needs a replacement "
                 "for an existing unencrypted instance: snapshot, copy encrypted, restore).",
@@ -135,7 +138,7 @@ rds_performance_insights_encrypted = resource_policy(
     name="rds-performance-insights-encrypted",
     area="encryption",
     description="RDS Performance Insights data is encrypted with a customer-managed KMS key.",
-    resource_types=[RDS_INSTANCE],
+    resource_types=[RDS_INSTANCE, RDS_CLUSTER, RDS_CLUSTER_INSTANCE],
     check=_check_rds_performance_insights,
     remediation="set performanceInsightsKmsKeyId to the service's KMS key ARN.",
     config=_CUSTOMER_KEY_SCHEMA,

@@ -6,14 +6,14 @@ from typing import Any, Callable, Mapping
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
-from .common import METRIC_ALARM, RDS_INSTANCE, as_number, fmt_number, is_set, resource_policy
+from .common import METRIC_ALARM, RDS_INSTANCE, as_bool, as_number, fmt_number, is_set, resource_policy
 
 Report = Callable[[str], None]
 
 
 def _check_performance_insights(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
     props = args.props
-    if props.get("performanceInsightsEnabled") is not True:
+    if as_bool(props.get("performanceInsightsEnabled")) is not True:
         report("performanceInsightsEnabled is not true.")
         return
     days = as_number(props.get("performanceInsightsRetentionPeriod"))
@@ -39,7 +39,7 @@ def _check_enhanced_monitoring(args: ResourceValidationArgs, cfg: Mapping[str, A
 
 def _check_alarm_actions(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
     props = args.props
-    if props.get("actionsEnabled") is False:
+    if as_bool(props.get("actionsEnabled")) is False:
         report("actionsEnabled is false, so the alarm never notifies anyone.")
     elif not is_set(props, "alarmActions"):
         report("alarmActions is empty, so the alarm changes state silently.")

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Optional
 from pulumi_policy import Severity, StackValidationArgs
 from pulumi_policy.policy import PolicyResource
 
-from .common import SECRET, SECRET_ROTATION, as_number, fmt_number, is_set, is_type, known_or, stack_policy
+from .common import SECRET, SECRET_ROTATION, as_bool, as_number, fmt_number, is_set, is_type, known_or, stack_policy
 
 StackReport = Callable[[str, Optional[str]], None]
 
@@ -24,12 +24,12 @@ def _rotates(rotation: PolicyResource, secret: PolicyResource) -> bool:
         return True
     secret_id = known_or(rotation.props, "secretId")
     name = _secret_name(secret)
-    return isinstance(secret_id, str) and (secret_id == name or re.search(rf":secret:{re.escape(name)}-[A-Za-z0-9]{{6}}$", secret_id) is not None)
+    return isinstance(secret_id, str) and (secret_id == name or re.search(rf":secret:{re.escape(name)}-[A-Za-z0-9]{{6}}\Z", secret_id) is not None)
 
 
 def _schedule_problem(rotation: PolicyResource, maximum: float) -> Optional[str]:
     props = rotation.props
-    if props.get("rotationEnabled") is False:
+    if as_bool(props.get("rotationEnabled")) is False:
         return "rotationEnabled is false"
     if not is_set(props, "rotationLambdaArn"):
         return "rotationLambdaArn is not set, so nothing can rotate it"

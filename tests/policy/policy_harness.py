@@ -13,6 +13,7 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ResourceValidationArgs,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.policy import _NotApplicableError
@@ -41,7 +42,10 @@ def _props(props: Mapping[str, Any]) -> Any:
 def run(policy: Policy, type_: str, props: Mapping[str, Any], *, name: str = "task-service-x",
         config: Optional[Mapping[str, Any]] = None,
         provider_props: Optional[Mapping[str, Any]] = None) -> Outcome:
-    """Validate one resource; UnknownValueError propagates as it does inside the SDK."""
+    """Validate one resource (a stack policy sees a stack of just it); UnknownValueError propagates as it does
+    inside the SDK."""
+    if isinstance(policy, StackValidationPolicy):
+        return run_stack(policy, [(type_, name, props)], config)
     provider = None
     if provider_props is not None:
         provider = PolicyProviderResource("pulumi:providers:aws", _props(provider_props),
