@@ -10,10 +10,10 @@ either side (after SESSION_SETTINGS):
 Rows are not sent to the client. The key space is cut into about TOP_RANGES ranges at keys sampled on the side
 with the bigger table; one scan a side yields the table MD5 and a (row count, MD5) summary per range, both sides
 applying the same key ranges (runbook/ranges.py). Ranges whose summaries agree are identical and skipped; a range
-with rows on one side only counts them all as missing or extra; every other differing range is cut again into SPLIT
-parts of equal size on its bigger side until it holds at most LEAF_ROWS rows a side, and only then are its rows'
-(key, hash) fetched and compared. Counts stay exact; the client reads summaries, plus rows near the differences.
-Source and target work at the same time, one connection each.
+with rows on one side only counts them all as missing or extra; every other differing range is cut again, at exact
+row numbers of its bigger side, into parts of about LEAF_ROWS rows (at most SPLIT at a time) until it holds at most
+LEAF_ROWS rows a side, and only then are its rows' (key, hash) fetched and compared. Counts stay exact; the client
+reads summaries, plus rows near the differences. Source and target work at the same time, one connection each.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ SESSION_SETTINGS = (
     "SET extra_float_digits = 3",
     "SET bytea_output = 'hex'",
 )
-TOP_RANGES = 64  # summaries a side for a whole table: what the client reads when nothing differs
-SPLIT = 16  # parts a differing range is cut into
-LEAF_ROWS = 64  # a differing range this small (on both sides) has its rows compared
+TOP_RANGES = 256  # summaries a side for a whole table: what the client reads when nothing differs
+SPLIT = 64  # most parts a differing range is cut into at once
+LEAF_ROWS = 32  # a differing range this small (on both sides) has its rows compared; parts aim at this size
 BATCH = 256  # differing ranges handled per statement
 MAX_DEPTH = 64  # a range this deep is compared row by row whatever its size (a guard; splits always shrink)
 MAX_MD5_ROWS = (2**30 - 1) // 32  # PostgreSQL strings stop at 1 GB; the table MD5 hashes 32 bytes a row
@@ -248,16 +248,21 @@ def _triage(compared: list[tuple[Range, Summary, Summary]], pending: list[tuple[
 
 
 def _split(pair: Pair, src: Table, tgt: Table, wide: list[tuple[Range, int, int]]) -> list[Range]:
-    """Cut each range into SPLIT parts of equal size on its bigger side, so every cut makes progress."""
+    """Cut each range into parts of about LEAF_ROWS rows (at most SPLIT) on its bigger side: every cut makes progress."""
     by_src = [(rng, s) for rng, s, t in wide if s >= t]
     by_tgt = [(rng, t) for rng, s, t in wide if s < t]
 
     def cuts(table: Table, items: list[tuple[Range, int]]) -> Callable[[psycopg.Connection], list[list[Key]]]:
-        steps = [math.ceil(rows / SPLIT) for _, rows in items]
+        steps = [cut_step(rows) for _, rows in items]
         return lambda conn: ranges.bounds(conn, table, [rng for rng, _ in items], steps) if items else []
 
     src_cuts, tgt_cuts = pair.both(cuts(src, by_src), cuts(tgt, by_tgt))
     return [child for (rng, _), keys in zip(by_src + by_tgt, src_cuts + tgt_cuts) for child in rng.split(keys)]
+
+
+def cut_step(rows: int) -> int:
+    """Rows per part when a differing range of `rows` rows is cut: about LEAF_ROWS, in at most SPLIT parts."""
+    return math.ceil(rows / min(SPLIT, math.ceil(rows / LEAF_ROWS)))
 
 
 def _compare_rows(rng: Range, src: dict[Key, str], tgt: dict[Key, str], found: _Differences) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -197,15 +196,23 @@ TAG_CUTS = [(1000, 4), (5000, 2), (5000, 4)]
 
 def test_differences_on_range_boundaries_and_at_both_ends(big_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """First cuts pinned so the differences sit exactly on them. Inside [20002, 22002), where only values change,
-    the next cuts fall every ceil(1000 / SPLIT) rows on the source; `on_cut` is the first row after one."""
+    the next cuts fall every cut_step(1000) rows of the source; `on_cut` is the first row after one."""
     pinned: list[str] = []
+    later_cuts: list[tuple[int, ...]] = []
+    bounds = integrity.ranges.bounds
 
-    def cuts(conn: psycopg.Connection, table: Any, *_: Any) -> list[tuple[int, ...]]:
+    def first_cuts(conn: psycopg.Connection, table: Any, *_: Any) -> list[tuple[int, ...]]:
         pinned.append(table.name)
         return list(TASK_CUTS if table.name == "tasks" else TAG_CUTS)
 
-    monkeypatch.setattr(integrity.ranges, "sampled_bounds", cuts)
-    on_cut = 20002 + 2 * math.ceil(1000 / integrity.SPLIT)
+    def spy(*args: Any) -> list[list[tuple[int, ...]]]:
+        found = bounds(*args)
+        later_cuts.extend(key for keys in found for key in keys)
+        return found
+
+    monkeypatch.setattr(integrity.ranges, "sampled_bounds", first_cuts)
+    monkeypatch.setattr(integrity.ranges, "bounds", spy)
+    on_cut = 20002 + 2 * integrity.cut_step(1000)
     insert = "INSERT INTO tasks (id, user_id, title, created_at, updated_at) VALUES ({}, 1, 'extra', '2025-01-01', '2025-01-01')"
     seed.as_replica(big_pair[1], ";\n".join([
         f"UPDATE tasks SET title = 'changed' WHERE id IN (2, 2000, 2002, {on_cut - 2}, {on_cut})",
@@ -215,7 +222,7 @@ def test_differences_on_range_boundaries_and_at_both_ends(big_pair: tuple[str, s
         "INSERT INTO task_tag VALUES (2, 1), (1000, 3), (1000, 5), (20000, 5)",
     ]))
     results = {r.table: r for r in integrity.check(*big_pair, samples=20, tables=BIG)}
-    assert pinned == ["tasks", "task_tag"]
+    assert pinned == ["tasks", "task_tag"] and (on_cut,) in later_cuts
     tasks, tags = results["tasks"], results["task_tag"]
     assert (tasks.changed, tasks.missing, tasks.extra) == (5, 2, 4)
     assert tasks.samples == [
