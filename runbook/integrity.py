@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import psycopg
 
@@ -60,8 +61,8 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
 WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
 ORDER BY k.pos
 """
-PAGES = """
-SELECT pg_relation_size(c.oid) / current_setting('block_size')::int FROM pg_class c
+SIZE = """
+SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, greatest(c.reltuples, 0)::bigint FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s
 """
 
@@ -157,15 +158,26 @@ def _key_text(pk: Sequence[str], key: Key) -> str:
     return ", ".join(f"{name}={value}" for name, value in zip(pk, key))
 
 
-def _tables(pair: Pair, name: str, result: TableResult) -> tuple[Table, Table, int, int] | None:
-    """Both sides' view of the table and its size in pages, or None (problem noted) when keys cannot be compared."""
+@dataclass(frozen=True)
+class _Sides:
+    """A table as each side sees it, with its size in pages and the catalog's row estimate (for progress)."""
 
-    def describe(conn: psycopg.Connection) -> tuple[set[str], list[tuple[str, str]], int]:
+    src: Table
+    tgt: Table
+    src_pages: int
+    tgt_pages: int
+    estimate: int
+
+
+def _tables(pair: Pair, name: str, result: TableResult) -> _Sides | None:
+    """Both sides' view of the table, or None (problem noted) when keys cannot be compared."""
+
+    def describe(conn: psycopg.Connection) -> tuple[set[str], list[tuple[str, str]], tuple[int, int]]:
         key = [(row[0], row[1]) for row in conn.execute(PRIMARY_KEY, (SCHEMA, name))]
-        pages = conn.execute(PAGES, (SCHEMA, name)).fetchone()
-        return set(_names(conn, COLUMNS, name)), key, int(pages[0]) if pages else 0
+        size = conn.execute(SIZE, (SCHEMA, name)).fetchone()
+        return set(_names(conn, COLUMNS, name)), key, (int(size[0]), int(size[1])) if size else (0, 0)
 
-    (src_cols, src_key, src_pages), (tgt_cols, tgt_key, tgt_pages) = pair.both(describe, describe)
+    (src_cols, src_key, src_size), (tgt_cols, tgt_key, tgt_size) = pair.both(describe, describe)
     if not src_cols or not tgt_cols:
         result.problems.append(f"table {SCHEMA}.{name} is missing in the " + ("source" if not src_cols else "target"))
         return None
@@ -181,34 +193,30 @@ def _tables(pair: Pair, name: str, result: TableResult) -> tuple[Table, Table, i
         result.problems.append(f"primary keys differ or are missing: source ({', '.join(src_pk)}), target ({', '.join(tgt_pk)})")
         return None
     columns = tuple(sorted(src_cols & tgt_cols))
-    return (
+    return _Sides(
         Table(SCHEMA, name, tuple(src_pk), tuple(t for _, t in src_key), columns),
         Table(SCHEMA, name, tuple(tgt_pk), tuple(t for _, t in tgt_key), columns),
-        src_pages,
-        tgt_pages,
+        src_size[0],
+        tgt_size[0],
+        max(src_size[1], tgt_size[1]),
     )
 
 
-def compare_table(pair: Pair, name: str, samples: int) -> TableResult:
-    result = TableResult(name)
-    tables = _tables(pair, name, result)
-    if tables is None:
-        return result
-    src, tgt, src_pages, tgt_pages = tables
+def compare_table(pair: Pair, sides: _Sides, result: TableResult, samples: int) -> None:
+    src, tgt = sides.src, sides.tgt
     # First cuts from the bigger side's sample; ranges of LEAF_ROWS or fewer rows would only add summaries.
-    conn, table, pages = (pair.source, src, src_pages) if src_pages >= tgt_pages else (pair.target, tgt, tgt_pages)
+    conn, table, pages = (pair.source, src, sides.src_pages) if sides.src_pages >= sides.tgt_pages else (pair.target, tgt, sides.tgt_pages)
     top = Range().split(ranges.sampled_bounds(conn, table, pages, TOP_RANGES, LEAF_ROWS))
     try:
         (result.source_md5, src_sums), (result.target_md5, tgt_sums) = pair.both(
             lambda c: ranges.whole(c, src, top), lambda c: ranges.whole(c, tgt, top)
         )
     except psycopg.errors.ProgramLimitExceeded:
-        raise BadInput(f"{name}: its MD5 needs over 1 GB in PostgreSQL (32 bytes a row, over {MAX_MD5_ROWS} rows), as the documented SQL does") from None
+        raise BadInput(f"{src.name}: its MD5 needs over 1 GB in PostgreSQL (32 bytes a row, over {MAX_MD5_ROWS} rows), as the documented SQL does") from None
     result.source_rows, result.target_rows = sum(s.rows for s in src_sums), sum(s.rows for s in tgt_sums)
     found = _Differences(result, samples)
     _descend(pair, src, tgt, list(zip(top, src_sums, tgt_sums)), found)
     result.samples = _sample_texts(pair, src, tgt, found)
-    return result
 
 
 def _descend(pair: Pair, src: Table, tgt: Table, compared: list[tuple[Range, Summary, Summary]], found: _Differences) -> None:
@@ -311,7 +319,38 @@ def _sample_texts(pair: Pair, src: Table, tgt: Table, found: _Differences) -> li
     return texts
 
 
-def check(source_dsn: str, target_dsn: str, samples: int = 5, tables: tuple[str, ...] = TABLES) -> list[TableResult]:
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each table: rows read so far (the bigger side of each table) and the catalog's estimate of all."""
+
+    tables_done: int
+    tables: int
+    rows_done: int
+    rows_total: int
+    seconds: float
+
+
+def terminal_progress(stream: TextIO) -> Callable[[Progress], None] | None:
+    """A status line rewritten in place when `stream` is a terminal; None (silence) for pipes, files and CI logs."""
+    if not stream.isatty():
+        return None
+
+    def show(p: Progress) -> None:
+        rate = p.rows_done / p.seconds if p.seconds > 0 else 0.0
+        end = "\n" if p.tables_done == p.tables else ""
+        stream.write(f"\r\x1b[Kintegrity: {p.tables_done}/{p.tables} tables, {p.rows_done:,} of ~{p.rows_total:,} rows, {rate:,.0f} rows/s{end}")
+        stream.flush()
+
+    return show
+
+
+def check(
+    source_dsn: str,
+    target_dsn: str,
+    samples: int = 5,
+    tables: tuple[str, ...] = TABLES,
+    progress: Callable[[Progress], Any] | None = None,
+) -> list[TableResult]:
     if samples < 1:
         raise BadInput("--samples must be at least 1.")
     with connect(source_dsn, "source", read_only=True) as source, connect(target_dsn, "target", read_only=True) as target:
@@ -319,13 +358,28 @@ def check(source_dsn: str, target_dsn: str, samples: int = 5, tables: tuple[str,
             pair = Pair(source, target, pool)
             try:
                 pair.both(_prepare, _prepare)
-                return [compare_table(pair, table, samples) for table in tables]
+                results = [TableResult(name) for name in tables]
+                described = [_tables(pair, result.table, result) for result in results]
+                total, done, started = sum(d.estimate for d in described if d), 0, time.perf_counter()
+                for n, (result, sides) in enumerate(zip(results, described), start=1):
+                    if sides is not None:
+                        compare_table(pair, sides, result, samples)
+                    done += max(result.source_rows, result.target_rows)
+                    if progress is not None:
+                        progress(Progress(n, len(results), done, max(total, done), time.perf_counter() - started))
+                return results
             except psycopg.Error as err:
                 raise BadInput(f"integrity query failed: {str(err).strip()}") from None
 
 
-def run(source_dsn: str, target_dsn: str, samples: int = 5, emit: Callable[[str], Any] = print) -> int:
-    results = check(source_dsn, target_dsn, samples)
+def run(
+    source_dsn: str,
+    target_dsn: str,
+    samples: int = 5,
+    emit: Callable[[str], Any] = print,
+    progress: Callable[[Progress], Any] | None = None,
+) -> int:
+    results = check(source_dsn, target_dsn, samples, progress=progress)
     emit("| table | source rows | target rows | source md5 | target md5 | result |")
     emit("|---|---|---|---|---|---|")
     for r in results:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import uuid
 from typing import Any
 
@@ -300,3 +302,24 @@ def test_a_failing_query_on_the_target_is_one_line_and_exit_2(pair: tuple[str, s
     finally:
         with psycopg.connect(f"{pg_server} dbname=postgres", autocommit=True) as conn:
             conn.execute(f"DROP ROLE {role}")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_after_each_table_and_a_status_line_only_on_a_terminal(pair: tuple[str, str]) -> None:
+    seen: list[integrity.Progress] = []
+    results = integrity.check(*pair, progress=seen.append)
+    assert [p.tables_done for p in seen] == list(range(1, 7)) and {p.tables for p in seen} == {6}
+    assert [p.rows_done for p in seen] == list(itertools.accumulate(r.source_rows for r in results))
+    assert all(p.rows_total >= p.rows_done and p.seconds >= 0 for p in seen)
+    assert integrity.terminal_progress(io.StringIO()) is None  # a pipe or a log file: silent
+    terminal = _Terminal()
+    show = integrity.terminal_progress(terminal)
+    assert show is not None
+    for p in seen:
+        show(p)
+    lines = terminal.getvalue().split("\r\x1b[K")[1:]
+    assert len(lines) == 6 and lines[0].startswith("integrity: 1/6 tables, 40 of ~") and lines[-1].endswith("rows/s\n")
