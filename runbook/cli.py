@@ -67,7 +67,7 @@ def _outputs(args: argparse.Namespace) -> Outputs:
 def dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "integrity":
-        return integrity.run(args.source, args.target, args.samples)
+        return integrity.run(args.source, args.target, args.samples, progress=integrity.terminal_progress(sys.stderr))
     if command == "schema":
         return schema.apply(args.dsn)
     out = _outputs(args)
