@@ -103,15 +103,25 @@ class Pair:
         self.source, self.target, self.pool = source, target, pool
 
     def both(self, on_source: Callable[[psycopg.Connection], T], on_target: Callable[[psycopg.Connection], T]) -> tuple[T, T]:
-        """The target's call runs in the pool; if anything stops us first, its query is cancelled, not awaited."""
-        future = self.pool.submit(on_target, self.target)
+        """The target's call runs in the pool. Whichever side fails first cancels the other's query rather than
+        waiting for it, and its own error is the one raised."""
+        future = self.pool.submit(self._on_target, on_target)
         try:
-            return on_source(self.source), future.result()
+            first = on_source(self.source)
         except BaseException:
             if not future.done():
                 self.target.cancel_safe()
-                with contextlib.suppress(Exception):
-                    future.result()
+            target_error = future.exception()
+            if target_error is not None and not isinstance(target_error, psycopg.errors.QueryCanceled):
+                raise target_error from None
+            raise
+        return first, future.result()
+
+    def _on_target(self, call: Callable[[psycopg.Connection], T]) -> T:
+        try:
+            return call(self.target)
+        except BaseException:
+            self.source.cancel_safe()
             raise
 
 
