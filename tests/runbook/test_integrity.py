@@ -198,7 +198,7 @@ TAG_CUTS = [(1000, 4), (5000, 2), (5000, 4)]
 
 def test_differences_on_range_boundaries_and_at_both_ends(big_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """First cuts pinned so the differences sit exactly on them. Inside [20002, 22002), where only values change,
-    the next cuts fall every cut_step(1000) rows of the source; `on_cut` is the first row after one."""
+    the next cuts fall every cut_step(1000) rows (same keys on both sides); `on_cut` is the first row after one."""
     pinned: list[str] = []
     later_cuts: list[tuple[int, ...]] = []
     bounds = integrity.ranges.bounds
