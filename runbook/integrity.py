@@ -268,7 +268,8 @@ def _triage(compared: list[tuple[Range, Summary, Summary]], pending: list[tuple[
 def _split(pair: Pair, src: Table, tgt: Table, wide: list[tuple[Range, int, int]]) -> list[Range]:
     """Cut each range into parts of about LEAF_ROWS rows (at most SPLIT) on its bigger side: every cut makes progress.
 
-    Ties alternate between the sides so that both find cuts at the same time."""
+    Ties alternate between the sides so that both find cuts at the same time.
+    """
     on_src = [s > t or (s == t and n % 2 == 0) for n, (_, s, t) in enumerate(wide)]
     by_src = [(rng, s) for (rng, s, _), mine in zip(wide, on_src) if mine]
     by_tgt = [(rng, t) for (rng, _, t), mine in zip(wide, on_src) if not mine]
