@@ -11,6 +11,7 @@ either from explicit ids or from the monolith stack's outputs (`task-service:mon
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import typing
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Collection, Mapping, Sequence
 
 import pulumi
 from pydantic import BaseModel, Field, StrictInt, StrictStr, TypeAdapter, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pulumi.runtime import config as runtime_config
@@ -110,10 +112,11 @@ class MonolithSettings(Settings):
 
 
 REFERENCEABLE: dict[str, tuple[str, ...]] = {
-    "network": ("vpcId", "serviceSubnetIds", "dbSubnetIds"),
-    "monolith": ("listenerArn", "albSecurityGroupId", "targetGroupArn", "dbHost", "dbSecurityGroupId", "dbSecretArn"),
+    "network": ("vpc_id", "service_subnet_ids", "db_subnet_ids"),
+    "monolith": ("listener_arn", "alb_security_group_id", "target_group_arn", "db_host", "db_security_group_id", "db_secret_arn"),
 }
-"""Settings the monolith stack's outputs may supply when the stack file leaves them out."""
+"""Settings (by field name; the stack file spells them in camelCase) the monolith stack's outputs may supply when
+the stack file leaves them out."""
 
 
 class MonolithStackSettings(Settings):
@@ -125,7 +128,7 @@ class MonolithStackSettings(Settings):
 
     @model_validator(mode="after")
     def _known_settings(self) -> "MonolithStackSettings":
-        known = [name for names in REFERENCEABLE.values() for name in names]
+        known = [to_camel(name) for names in REFERENCEABLE.values() for name in names]
         unknown = sorted(set(self.outputs) - set(known))
         if unknown:
             raise invalid(f"is not a known setting (expected one of: {', '.join(known)})", f"outputs.{unknown[0]}")
@@ -176,10 +179,11 @@ class StackFile(Settings):
             self._production_rules()
         if self.monolith_stack is None:
             for section, names in REFERENCEABLE.items():
-                given = getattr(self, section).model_dump(by_alias=True)
-                missing = next((name for name in names if given[name] is None), None)
+                missing = next((name for name in names if getattr(getattr(self, section), name) is None), None)
                 if missing:
-                    raise invalid("is required (or set monolithStack to read it from the monolith's stack)", f"{section}.{missing}")
+                    raise invalid(
+                        "is required (or set monolithStack to read it from the monolith's stack)", f"{section}.{to_camel(missing)}"
+                    )
         for key in self.tags:
             if key.lower().startswith("aws:"):
                 raise invalid("must not start with 'aws:' (reserved by AWS)", f"tags.{key}")
@@ -477,11 +481,13 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
 
 
 def _referenced(reference: pulumi.StackReference, ref: MonolithStackSettings, section: str, name: str) -> pulumi.Output[Any]:
-    """An output of the monolith's stack, validated exactly like the setting it stands in for: a missing output, or
-    one that is not what the setting expects, stops the program with one line naming the output and the stack."""
-    output_name = ref.outputs.get(name, name)
+    """An output of the monolith's stack, validated exactly like the setting `section.name` (field name) it stands in
+    for: a missing output, or one that is not what the setting expects, stops the program with one line naming the
+    output and the stack."""
+    key = to_camel(name)
+    output_name = ref.outputs.get(key, key)
     raw = reference.get_output(output_name)
-    _, info = _field_at([section, name])
+    _, info = _field_at([section, key])
     assert info is not None  # REFERENCEABLE names fields of these sections
     setting = next(t for t in typing.get_args(info.annotation) if t is not type(None))
     adapter: TypeAdapter[Any] = TypeAdapter(setting)
@@ -493,14 +499,14 @@ def _referenced(reference: pulumi.StackReference, ref: MonolithStackSettings, se
             return value
         if value is None:
             raise ConfigError(
-                f"{PROJECT}:{section}.{name} is read from {where}, which does not exist (set {section}.{name}, or map it"
-                f" with monolithStack.outputs.{name})"
+                f"{PROJECT}:{section}.{key} is read from {where}, which does not exist (set {section}.{key}, or map it"
+                f" with monolithStack.outputs.{key})"
             )
         try:
             adapter.validate_python(value)
         except ValidationError as err:
             error = err.errors()[0]
-            error["loc"] = (section, name, *error["loc"])
+            error["loc"] = (section, key, *error["loc"])
             raise ConfigError(describe(error, where, {section} if await raw.is_secret() else ())) from None
         return value
 
@@ -510,7 +516,7 @@ def _referenced(reference: pulumi.StackReference, ref: MonolithStackSettings, se
 
 def _existing_estate(settings: StackFile) -> tuple[Network, Monolith]:
     """Explicit ids as given; the rest from the monolith stack's outputs (one StackReference, declared only if needed)."""
-    explicit = {section: getattr(settings, section).model_dump(by_alias=True) for section in REFERENCEABLE}
+    explicit: dict[str, dict[str, Any]] = {section: getattr(settings, section).model_dump() for section in REFERENCEABLE}
     ref_settings = settings.monolith_stack
     pending = [(s, n) for s, names in REFERENCEABLE.items() for n in names if explicit[s][n] is None]
     if pending and ref_settings is not None:
@@ -518,21 +524,6 @@ def _existing_estate(settings: StackFile) -> tuple[Network, Monolith]:
         for section, name in pending:
             explicit[section][name] = _referenced(reference, ref_settings, section, name)
     net, mono = explicit["network"], explicit["monolith"]
-    network = Network(
-        vpc_id=net["vpcId"],
-        service_subnet_ids=net["serviceSubnetIds"],
-        db_subnet_ids=net["dbSubnetIds"],
-        nat_gateway=settings.network.nat_gateway,
-    )
-    monolith = Monolith(
-        listener_arn=mono["listenerArn"],
-        alb_security_group_id=mono["albSecurityGroupId"],
-        target_group_arn=mono["targetGroupArn"],
-        db_host=mono["dbHost"],
-        db_port=mono["dbPort"],
-        db_name=mono["dbName"],
-        db_security_group_id=mono["dbSecurityGroupId"],
-        db_secret_arn=mono["dbSecretArn"],
-        db_app_user=mono["dbAppUser"],
-    )
+    network = Network(**{name: net[name] for name in REFERENCEABLE["network"]}, nat_gateway=settings.network.nat_gateway)
+    monolith = Monolith(**{field.name: mono[field.name] for field in dataclasses.fields(Monolith)})
     return network, monolith

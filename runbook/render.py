@@ -29,7 +29,7 @@ from runbook.rollback import TARGET_SECONDS
 from task_service import contract
 from task_service.canary import STEPS
 from task_service.contract import Output
-from task_service.tables import TABLES
+from task_service.tables import SCHEMA, TABLES
 
 TEMPLATE = "runbook.md.j2"
 _ENVIRONMENT = jinja2.Environment(
@@ -101,7 +101,7 @@ def _dsn(out: Outputs, host: Output, dbname: Output, user: Output | str, port: O
 def _read_only_sql(out: Outputs) -> list[str]:
     """End of migration: revoke the monolith's writes on the replicated tables, keep its reads (identifiers quoted)."""
     user = sql.Identifier(out.display(contract.MONOLITH_DB_APP_USER))
-    tables = [sql.Identifier(*name.split(".", 1)) for name in replicated_tables(out)]
+    tables = [sql.Identifier(SCHEMA, name) for name in replicated_tables(out)]
     statements = [sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {};").format(table, user) for table in tables]
     statements.append(sql.SQL("GRANT SELECT ON {} TO {};").format(sql.SQL(", ").join(tables), user))
     return [statement.as_string(None) for statement in statements]
