@@ -132,6 +132,7 @@ class PolicyPackServer:
             self._process = PackProcess(self.policy_dir, env, python=self.python, startup_timeout=self.startup_timeout)
         try:
             self._process.spawn()
+            self.version = pack_version(self.policy_dir)  # a malformed manifest stops us now, not after the program
         except PolicyPackError:
             self.close()
             raise
@@ -157,7 +158,6 @@ class PolicyPackServer:
         except grpc.FutureTimeoutError:
             raise PolicyPackError(self._describe(f"policy pack's port {port} never accepted a connection")) from None
         self._stub = pb_grpc.AnalyzerStub(self._channel)
-        self.version = pack_version(self.policy_dir)
         self._handshake()
 
     def close(self) -> None:
@@ -207,9 +207,10 @@ class PolicyPackServer:
     def plugin_version(self) -> str:
         return str(self._call("GetPluginInfo", self._analyzer().GetPluginInfo, empty_pb2.Empty()).version)
 
-    def configure(self, config: Union[PathLike, Mapping[str, Any], None] = None) -> ReconciledConfig:
-        """Send Configure with `config` (a --policy-pack-config file or dict) reconciled as the CLI does."""
-        reconciled = reconcile_config(self.analyzer_info(), load_policy_config(config), source_name(config))
+    def configure(self, config: Union[PathLike, Mapping[str, Any], None] = None, source: Optional[str] = None) -> ReconciledConfig:
+        """Send Configure with `config` (a --policy-pack-config file or dict) reconciled as the CLI does; `source`
+        names it in messages when `config` is a file already read."""
+        reconciled = reconcile_config(self.analyzer_info(), load_policy_config(config), source or source_name(config))
         self._call("Configure", self._analyzer().Configure, configure_request(reconciled))
         self.config = reconciled
         return reconciled

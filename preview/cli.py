@@ -23,6 +23,7 @@ from preview.analyzer_client import AnalysisResult, PolicyPackServer
 from preview.analyzer_requests import resources_from_recording
 from preview.engine import STACK_TYPE, ProgramError, Recording, run_program
 from preview.pack_process import PolicyPackError
+from preview.policy_config import load_policy_config, source_name
 from preview.stack_files import StackFileError, load_stack
 from preview.wire import UNKNOWN, is_secret
 from task_service.contract import PREVIEW_UNKNOWN_KEY
@@ -75,6 +76,8 @@ def run_preview(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     settings = load_stack(project_dir, stack)
+    # A malformed policy config file is refused before anything runs; names and settings need the pack's schemas.
+    given = load_policy_config(policy_config)
     pack = None
     if policy_dir is not None:
         pack = PolicyPackServer(
@@ -93,7 +96,7 @@ def run_preview(
             progress.step("evaluating the policy pack")
             pack.start()
             policy_started = time.perf_counter()
-            pack.configure(policy_config)
+            pack.configure(given, source_name(policy_config))
             policy = pack.preview(resources_from_recording(recording.resources, project=settings.project, stack=stack))
             timings["policy"] = time.perf_counter() - policy_started
     timings["total"] = time.perf_counter() - started

@@ -15,7 +15,6 @@ import hashlib
 import contextvars
 import functools
 import gc
-import json
 import logging
 import runpy
 import sys
@@ -31,6 +30,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 
 from preview.stack_files import StackSettings, load_stack, set_path
+from task_service.untrusted import InputError, clip, loads, read_text
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
@@ -184,9 +184,9 @@ class _Mocks(pulumi.runtime.Mocks):
             problem = f"no outputs file {path} (save the referenced stack's `pulumi stack output --json` there)"
         else:
             try:
-                outputs = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                problem = f"{path} is not valid JSON ({exc})"
+                outputs = loads(read_text(path, str(path)), str(path))
+            except InputError as exc:
+                problem = str(exc)
             if not problem and not isinstance(outputs, dict):
                 problem = f"{path} must hold a JSON object of outputs"
         if problem:
@@ -296,7 +296,7 @@ def run_program(
             raise ProgramError(mock.reference_problems[0]) from None
         if isinstance(exc, pulumi.RunError):
             raise ProgramError(str(exc)) from None
-        raise ProgramError(f"the program failed: {type(exc).__name__}: {exc}") from exc
+        raise ProgramError(f"the program failed: {type(exc).__name__}: {clip(str(exc))}") from exc
     finally:
         asyncio_logger.setLevel(previous_level)
     return recording

@@ -21,8 +21,9 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Mapping, Optional
+from typing import IO, Callable, Iterable, Iterator, Mapping, Optional
 
 from preview.stack_files import read_yaml
 from task_service.untrusted import InputError, clip, quote
@@ -30,6 +31,7 @@ from task_service.untrusted import InputError, clip, quote
 # Any address will do: a Python pack never dials the engine during analysis.
 ENGINE_ADDRESS = "127.0.0.1:1"
 _PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 class PolicyPackError(RuntimeError):
@@ -68,20 +70,32 @@ def pack_version(policy_dir: Path) -> str:
     return str(version or "")
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking the kernel to kill the child when our spawning thread dies (Linux only); it exits at once
-    when we are already gone. Resolved before the fork, so the child only makes two system calls."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+def _die_with_parent(mask: Iterable[int]) -> Callable[[], None]:
+    """A preexec_fn restoring the signal mask `mask` and, on Linux, asking the kernel to kill the child when our
+    spawning thread dies; it exits at once when we are already gone. Resolved before the fork, so the child only
+    makes a few system calls."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
     parent = os.getpid()
 
     def arm() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
-            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                os._exit(1)
 
     return arm
+
+
+@contextmanager
+def _stop_signals_deferred() -> Iterator[set[int]]:
+    """Stop signals wait until the pack is spawned and recorded, so `close()` can always reach it (a handler raising
+    inside fork's bookkeeping would be printed and swallowed); yields the mask the child restores."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield previous
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class PackProcess:
@@ -109,14 +123,15 @@ class PackProcess:
             return
         if not (self.policy_dir / "PulumiPolicy.yaml").is_file():
             raise PolicyPackError(f"{self.policy_dir} has no PulumiPolicy.yaml; it is not a policy pack")
-        process = self._process = subprocess.Popen(
-            self.command(), cwd=self.policy_dir, env=self.env, preexec_fn=_die_with_parent(),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        assert process.stdout is not None and process.stderr is not None  # both are PIPE
-        threading.Thread(target=_pump_stdout, args=(process.stdout, self._first_line), daemon=True).start()
-        self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(process.stderr,), daemon=True)
-        self._stderr_thread.start()
+        with _stop_signals_deferred() as mask:
+            process = self._process = subprocess.Popen(
+                self.command(), cwd=self.policy_dir, env=self.env, preexec_fn=_die_with_parent(mask),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            assert process.stdout is not None and process.stderr is not None  # both are PIPE
+            threading.Thread(target=_pump_stdout, args=(process.stdout, self._first_line), daemon=True).start()
+            self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(process.stderr,), daemon=True)
+            self._stderr_thread.start()
 
     def start(self) -> int:
         """Spawn the pack if needed and return the port it serves on; a pack that fails to start is stopped first."""

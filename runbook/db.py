@@ -57,8 +57,8 @@ def _reason(err: Exception, dsn: str) -> str:
     return clip(redact(text, dsn_secrets(dsn))) or type(err).__name__
 
 
-def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connection:
-    """Open a connection or raise BadInput naming `role` (source/target/--dsn) and the cause."""
+def check_dsn(dsn: str, role: str) -> None:
+    """BadInput naming `role` when libpq cannot parse the DSN (without a word of it), before anything connects."""
     authority = dsn.split("://", 1)[1].split("/", 1)[0] if _URI_USERINFO.match(dsn) else ""
     if authority.count("@") > 1:
         raise BadInput(f"{role} DSN has more than one '@' before the host; percent-encode '@' in the password as %40.")
@@ -66,6 +66,11 @@ def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connecti
         conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as err:
         raise BadInput(f"{role} DSN is malformed ({_reason(err, dsn)}); expected e.g. 'host=H port=5432 dbname=D user=U'.") from None
+
+
+def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connection:
+    """Open a connection or raise BadInput naming `role` (source/target/--dsn) and the cause."""
+    check_dsn(dsn, role)
     try:
         conn = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="task-service-runbook")
     except psycopg.Error as err:

@@ -29,12 +29,13 @@ from typing import Any, TextIO, TypeVar
 import psycopg
 
 from runbook import ranges
-from runbook.db import connect
+from runbook.db import check_dsn, connect
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.ranges import Key, Range, Summary, Table
 from runbook.outputs import Outputs
 from task_service import contract
 from task_service.tables import SCHEMA, TABLES, qualified
+from task_service.untrusted import clip, quote
 
 SESSION_SETTINGS = (
     "SET TIME ZONE 'UTC'",
@@ -370,7 +371,7 @@ def replicated_tables(out: Outputs | None) -> tuple[str, ...]:
     if strange or not listed:
         raise BadInput(
             f"stack output '{contract.DMS_TABLES.name}' ({contract.DMS_TABLES.meaning}) in {out.source} should list "
-            f"some of {', '.join(six)}; got {', '.join(map(repr, strange)) if strange else 'none'}."
+            f"some of {', '.join(six)}; got {', '.join(map(quote, strange[:5])) if strange else 'none'}."
         )
     return tuple(name.split(".", 1)[1] for name in listed)
 
@@ -385,6 +386,8 @@ def check(
     """Compare `tables` (bare names in the schema both sides share) between the two databases."""
     if samples < 1:
         raise BadInput("--samples must be at least 1.")
+    check_dsn(source_dsn, "source")
+    check_dsn(target_dsn, "target")  # a malformed target never waits for the source to connect
     with connect(source_dsn, "source", read_only=True) as source, connect(target_dsn, "target", read_only=True) as target:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="integrity-target") as pool:
             pair = Pair(source, target, pool)
@@ -401,7 +404,7 @@ def check(
                         progress(Progress(n, len(results), done, max(total, done), time.perf_counter() - started))
                 return results
             except psycopg.Error as err:
-                raise BadInput(f"integrity query failed: {str(err).strip()}") from None
+                raise BadInput(f"integrity query failed: {clip(str(err))}") from None
 
 
 def run(

@@ -126,3 +126,28 @@ def test_a_rule_that_does_not_exist_is_bad_input_and_nothing_changes(
     ]
     assert "rollback took" not in captured.out
     assert stack.service()["desiredCount"] == desired
+
+
+def test_wrong_region_is_bad_input_and_nothing_changes(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    before = stack.rule_weights()
+    assert main(["rollback", "--outputs", outputs_file(stack.outputs), "--yes", "--region", "eu-west-1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: listener rule ") and len(captured.err.splitlines()) == 1
+    assert "rollback took" not in captured.out and stack.rule_weights() == before
+
+
+def test_a_rule_with_a_third_target_group_is_refused_with_the_list(
+    stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rewriting the rule would drop a target group someone else added; rollback refuses and changes nothing."""
+    elbv2, rule = stack.client("elbv2"), stack.value(contract.LISTENER_RULE_ARN)
+    vpc = elbv2.describe_target_groups(TargetGroupArns=[stack.value(SERVICE)])["TargetGroups"][0]["VpcId"]
+    third = elbv2.create_target_group(Name="someone-elses-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")
+    third_arn = third["TargetGroups"][0]["TargetGroupArn"]
+    groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in stack.rule_weights().items()]
+    groups.append({"TargetGroupArn": third_arn, "Weight": 10})
+    elbv2.modify_rule(RuleArn=rule, Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}])
+    assert main(["rollback", "--outputs", outputs_file(stack.outputs), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "forwards to 3 target groups" in err and third_arn in err and "refusing to rewrite it" in err
+    assert len(stack.rule_weights()) == 3

@@ -109,3 +109,12 @@ def test_another_stacks_alarm_in_alarm_is_not_this_stacks_business(
     code, rows = _verify(outputs_file, stack.outputs, capsys)
     assert code == 0
     assert rows["no alarm in ALARM"] == ("PASS", f"{len(stack.value(contract.ALARM_NAMES))} alarms, none in ALARM")
+
+
+def test_a_missing_dms_task_is_a_failed_check_not_a_crash(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    task = stack.value(contract.DMS_REPLICATION_TASK_ARN)
+    outputs = moto_stack.with_values(stack.outputs, {contract.DMS_REPLICATION_TASK_ARN: task + "-gone"})
+    assert main(["verify", "--outputs", outputs_file(outputs)]) == 1
+    captured = capsys.readouterr()
+    assert "not found" in next(line for line in captured.out.splitlines() if "dms task" in line)
+    assert not captured.err
