@@ -70,8 +70,8 @@ def test_unknown_listener_is_not_applicable_with_reason(moto_pack: PolicyPackSer
     assert result.for_policy("alb-canary-progression") == []
     with pytest.raises(live.LiveStateUnavailable, match="ListenerNotFound"):
         live.read_live_rule(desired.properties["listenerArn"], 10)
-    [na] = result.not_applicable
-    assert na.policy_name == "alb-canary-progression" and "ListenerNotFound" in na.reason
+    [na] = result.not_applicable_for("alb-canary-progression")
+    assert "ListenerNotFound" in na.reason
 
 
 def test_switching_live_reads_off(moto_pack: PolicyPackServer) -> None:
@@ -96,3 +96,16 @@ def test_no_credentials_is_not_applicable(moto_endpoint: str, tmp_path: Any) -> 
     [na] = result.not_applicable
     assert "NoCredentialsError" in na.reason
     assert result.mandatory == []
+
+
+@pytest.mark.parametrize("actions", [
+    lambda task: [{"type": "forward", "targetGroupArn": task}],
+    lambda task: [{"type": "forward", "forward": {"targetGroups": [{"arn": task, "weight": 1}]}}],
+], ids=["plain forward", "one-group forward"])
+def test_any_shape_is_judged_against_the_live_weight(moto_pack: PolicyPackServer, alb: Alb, actions: Any) -> None:
+    """A rule sending everything to the canary is a jump to 100%, whatever its actions look like."""
+    alb.route(5)
+    desired = alb.desired(5)
+    desired.properties["actions"] = actions(alb.task_arn)
+    [diag] = moto_pack.analyze_resource(desired).for_policy("alb-canary-progression")
+    assert "the canary is live at 5%; it may rise one step at a time, to 25%, not 100%" in diag.message

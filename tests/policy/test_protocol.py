@@ -25,7 +25,7 @@ from preview.engine import RecordedResource
 from preview.pack_process import PolicyPackError
 from preview.policy_config import PolicyConfigError
 from preview.wire import UNKNOWN, UNKNOWN_BOOL, secret
-from task_service_policies import ALL_POLICIES
+from task_service_policies.pack import ALL_POLICIES
 
 
 @contextmanager
