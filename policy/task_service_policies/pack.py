@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
-from . import availability, backups, canary, encryption, monitoring, network, secrets, tags
+from . import availability, backups, canary, canary_gate, encryption, monitoring, network, secrets, tags
 
 ALL_POLICIES: list[Policy] = [
     *encryption.POLICIES,
@@ -18,6 +18,7 @@ ALL_POLICIES: list[Policy] = [
     *monitoring.POLICIES,
     *network.POLICIES,
     *canary.POLICIES,
+    *canary_gate.POLICIES,
     *tags.POLICIES,
 ]
 

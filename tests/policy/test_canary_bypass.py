@@ -105,7 +105,7 @@ def test_rules_that_never_reach_the_canary_are_left_alone(prod_pack: PolicyPackS
     for actions in ([plain(MONO)], [forward((MONO, 100))], [forward((MONO, 50), (OTHER, 50))]):
         result = analyze(prod_pack, "aws:lb", "ListenerRule", rule(actions))
         assert result.mandatory == [], actions
-        assert {n.policy_name for n in result.not_applicable} == {"alb-canary-progression"}
+        assert {n.policy_name for n in result.not_applicable} == {"alb-canary-progression", "alb-canary-health-gate"}
         assert all("does not route to the canary" in n.reason for n in result.not_applicable)
 
 
@@ -123,7 +123,7 @@ def test_a_test_route_is_not_a_canary_route(prod_pack: PolicyPackServer, conditi
     props = rule([plain()], priority=9, conditions=[*PATHS, condition])
     result = analyze(prod_pack, "aws:lb", "ListenerRule", props, name="test-route")
     assert result.mandatory == []
-    assert {n.policy_name for n in result.not_applicable} == {"alb-canary-progression"}
+    assert {n.policy_name for n in result.not_applicable} == {"alb-canary-progression", "alb-canary-health-gate"}
     assert all("a test route" in n.reason for n in result.not_applicable)
 
 

@@ -48,14 +48,20 @@ def domain_values(naming: Naming) -> dict[str, Any]:
         "allowedSteps": list(canary.STEPS),
         "canaryTagKey": canary.CANARY_TAG,
         "testRouteHeaderName": canary.TEST_ROUTE_HEADER,
+        "ecsCluster": naming.of(Role.CLUSTER),
+        "ecsService": naming.of(Role.SERVICE),
+        "alarmNames": naming.alarm_names(),
+        "loadTestParameter": naming.of(Role.LOADTEST_RESULT),
     }
 
 
 def test_every_stack_is_checked_and_canary_policies_take_the_keys() -> None:
     assert {"dev", "prod"} <= set(STACKS)
     assert len(takers("allowedSteps")) == 2
-    assert len(takers("canaryTagKey")) == len(takers("canaryNamePattern")) == len(takers("testRouteHeaderName")) == 3
+    assert len(takers("canaryTagKey")) == len(takers("canaryNamePattern")) == len(takers("testRouteHeaderName")) == 4
     assert takers("serviceNamePattern") == ["canary-guardrails"]
+    for key in ("ecsCluster", "ecsService", "alarmNames", "loadTestParameter"):
+        assert takers(key) == ["alb-canary-health-gate"], key
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -81,7 +87,8 @@ def test_literal_reads_only_anchored_literals() -> None:
 
 
 def test_pack_defaults_are_the_domain_values() -> None:
-    """Called without a stack config, the pack rolls out in the domain's steps and reads its tag and header."""
+    """Called without a stack config, the pack rolls out in the domain's steps, reads its tag and header, and
+    gates on the seed stack's (prod's) own names."""
     for key, expected in domain_values(Naming.for_stack(PROJECT, "prod")).items():
         for policy in ALL_POLICIES:
             if policy.config_schema and key in policy.config_schema.properties:
