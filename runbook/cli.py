@@ -75,7 +75,9 @@ def dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "integrity":
         stack_outputs = _outputs(args) if args.outputs or args.stack else None
-        return integrity.run(args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs))
+        return integrity.run(
+            args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs), progress=integrity.terminal_progress(sys.stderr)
+        )
     if command == "schema":
         return schema.apply(args.dsn)
     if command == "preflight":

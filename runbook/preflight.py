@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 import stack_config
 from preview.stack_files import StackFileError, load_stack
@@ -133,7 +134,7 @@ def load_estate(project_dir: Path, stack: str, references: Path | None) -> Estat
     except stack_config.ConfigError as err:
         raise BadInput(str(err)) from None
     resolved: dict[str, Any] = {section: getattr(settings, section) for section in stack_config.REFERENCEABLE}
-    pending = [(s, alias) for s, aliases in stack_config.REFERENCEABLE.items() for alias in aliases if resolved[s].model_dump(by_alias=True)[alias] is None]
+    pending = [(s, to_camel(n)) for s, names in stack_config.REFERENCEABLE.items() for n in names if getattr(resolved[s], n) is None]
     if pending and settings.monolith_stack is not None:
         reference = settings.monolith_stack
         outputs = _reference_outputs(reference.name, references)
@@ -147,7 +148,7 @@ def load_estate(project_dir: Path, stack: str, references: Path | None) -> Estat
             except ValidationError as err:
                 problem = err.errors()[0]["msg"]
                 raise BadInput(f"stack {reference.name} output '{output}' ({stack_config.PROJECT}:{section}.{alias}) is not valid: {problem}") from None
-    unresolved = [f"{s}.{a}" for s, aliases in stack_config.REFERENCEABLE.items() for a in aliases if resolved[s].model_dump(by_alias=True)[a] is None]
+    unresolved = [f"{s}.{to_camel(n)}" for s, names in stack_config.REFERENCEABLE.items() for n in names if getattr(resolved[s], n) is None]
     if unresolved:  # stack_config refuses this without monolithStack; with it, every pending id was read above
         raise BadInput(f"{stack_config.PROJECT}:{unresolved[0]} is not set in {stack_file}")
     naming = Naming.for_stack(stack_config.PROJECT, stack, settings.name_prefix)
@@ -339,6 +340,8 @@ def monolith_secret(aws: Aws, estate: Estate) -> list[Finding]:
 
 def image_in_ecr(aws: Aws, estate: Estate) -> list[Finding]:
     name, image = "image in ecr", estate.settings.service.image
+    if image is None:
+        return [Finding(Check(name, Status.NA, "service.image is not set: the stack deploys parked (see docs/first-deploy.md)"))]
     match = ECR_IMAGE.fullmatch(image)
     if match is None:
         return [Finding(Check(name, Status.NA, f"{image} is not an ECR image: not checked"))]
