@@ -99,7 +99,7 @@ def render(out: Outputs, stack: str) -> str:
         canary_key=canary.CONFIG_KEY,
         deploy=lambda weight: canary.deploy_command(stack, weight),
         steps=list(zip(STEPS, STEPS[1:])),
-        canary=canary,
+        gate=canary.thresholds_for(stack),
         steps_text=" -> ".join(str(step) for step in STEPS),
         rollback_minutes=TARGET_SECONDS // 60,
         manual_rollback=_manual_rollback(out),

@@ -71,7 +71,7 @@ def test_the_preview_role_only_reads_and_never_reads_secret_values() -> None:
     actions = _actions(IAM["preview-role-policy"])
     assert all(action.split(":")[1].startswith(READ_VERBS) for action in actions), sorted(actions)
     assert not any(action.startswith("secretsmanager:GetSecretValue") for action in actions)
-    canary_gate = {"cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms", "elasticloadbalancing:DescribeTargetHealth"}
+    canary_gate = {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms", "elasticloadbalancing:DescribeTargetHealth"}
     assert canary_gate <= actions
 
 

@@ -64,10 +64,6 @@ ONLY_ROUTE = ("the only route to the canary is one weighted forward naming exact
               "and the canary, with explicit weights summing to 100")
 
 
-class _Unresolved(Exception):
-    """The split cannot be evaluated; `message` says why."""
-
-
 def route_of(args_type: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> Route:
     """A listener rule's route (`actions`) or a listener's (`defaultActions`)."""
     return read_route(props, cfg, "defaultActions" if is_type(args_type, LISTENER) else "actions")
@@ -77,13 +73,13 @@ def _steps(cfg: Mapping[str, Any]) -> list[float]:
     return sorted({float(s) for s in cfg["allowedSteps"]})
 
 
-def _unresolved(forward: Forward, cfg: Mapping[str, Any]) -> _Unresolved:
+def _cannot_tell(forward: Forward, cfg: Mapping[str, Any]) -> str:
+    """Why the split's canary cannot be told, or the unknown ARN re-raised when it is what hides it."""
     if forward.unknown is not None:
         # Which group is new depends on values only the update will know: the engine's advisory path says so.
         raise forward.unknown
-    return _Unresolved(
-        f"cannot tell which target group is the canary: tag the rule with {cfg['canaryTagKey']}=<canary target "
-        f"group name>, or name it to match {cfg['canaryNamePattern']!r}")
+    return (f"cannot tell which target group is the canary: tag the rule with {cfg['canaryTagKey']}=<canary target "
+            f"group name>, or name it to match {cfg['canaryNamePattern']!r}")
 
 
 def _check_split(forward: Forward, name: str, steps: list[float], report: Report) -> None:
@@ -112,7 +108,7 @@ def _check_weights(args: ResourceValidationArgs, cfg: Mapping[str, Any], report:
     name = route.canary_name or "the canary"
     for forward in route.forwards:
         if forward in route.undecided:
-            report(str(_unresolved(forward, cfg)))
+            report(_cannot_tell(forward, cfg))
             continue
         if not forward.reaches_canary:
             continue
@@ -154,10 +150,7 @@ def desired_weight(args: ResourceValidationArgs, cfg: Mapping[str, Any]) -> tupl
         skip(args, f"a test route (requires the {cfg['testRouteHeaderName']} header): ordinary traffic cannot "
                     "reach it")
     for forward in route.undecided:
-        try:
-            raise _unresolved(forward, cfg)
-        except _Unresolved as err:
-            skip(args, f"{err} (alb-canary-weights reports this)")
+        skip(args, f"{_cannot_tell(forward, cfg)} (alb-canary-weights reports this)")
     if not route.reaching:
         skip(args, "the rule does not route to the canary target group")
     desired = route.effective

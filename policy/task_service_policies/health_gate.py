@@ -145,6 +145,7 @@ class Finding:
     gate: str
     outcome: Outcome
     detail: str
+    minutes: Optional[int] = None  # the soak's: minutes served at the live weight so far
 
     @property
     def ok(self) -> bool:
@@ -321,10 +322,10 @@ def soak_finding(window: Window, weight: float, thresholds: Thresholds) -> Findi
     streak, reason = soak_streak(window, weight, thresholds.share_tolerance)
     done = f"{streak} of {thresholds.soak_minutes} minutes at {_pct(weight)}%"
     if streak >= thresholds.soak_minutes:
-        return Finding("soak", Outcome.PASS, done)
+        return Finding("soak", Outcome.PASS, done, streak)
     if streak == 0 and reason.startswith("no "):
-        return Finding("soak", Outcome.MISSING, f"{done}: {reason} (missing data)")
-    return Finding("soak", Outcome.WAIT, f"{done} ({reason})")
+        return Finding("soak", Outcome.MISSING, f"{done}: {reason} (missing data)", streak)
+    return Finding("soak", Outcome.WAIT, f"{done} ({reason})", streak)
 
 
 def _limit(gate: str, value: Optional[float], limit: float, unit: str, missing: str, how: str = "") -> Finding:

@@ -95,7 +95,7 @@ def test_violation_over_the_wire(prod_pack: PolicyPackServer) -> None:
     assert diag.description == "RDS instances encrypt storage with a customer-managed KMS key."
     assert diag.message.startswith(diag.description + "\n")
     assert "Remediation: " in diag.message
-    assert diag.policy_pack_name == "task-service-policies" and diag.policy_pack_version == "0.1.0"
+    assert diag.policy_pack_name == "task-service-policies" and diag.policy_pack_version == "0.2.0"
 
 
 def test_unencrypted_log_group_and_topic_over_the_wire(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer) -> None:
