@@ -29,7 +29,7 @@ def test_reader_sees_weights_and_tags(alb: Alb) -> None:
 def _verdict(pack: PolicyPackServer, alb: Alb, desired: int) -> bool:
     """True when the pack lets `desired` through; never not-applicable while the endpoint answers."""
     result = pack.analyze_resource(alb.desired(desired))
-    assert result.not_applicable == [], result.not_applicable
+    assert result.not_applicable_for("alb-canary-progression") == [], result.not_applicable
     found = result.for_policy("alb-canary-progression")
     assert all(d.enforcement_level == "mandatory" for d in found)
     return not found
