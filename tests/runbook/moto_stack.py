@@ -265,7 +265,7 @@ def _lambda_without_docker() -> None:
     urllib.request.urlopen(request, timeout=10).close()
 
 
-def _function_code() -> bytes:
+def function_code() -> bytes:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return None\n")
@@ -292,7 +292,7 @@ def _rotation(stack: Stack) -> None:
             Runtime="python3.12",
             Role=role,
             Handler="lambda_function.lambda_handler",
-            Code={"ZipFile": _function_code()},
+            Code={"ZipFile": function_code()},
         )["FunctionArn"]
         stack.assign({output: arn})
         stack.client("secretsmanager").rotate_secret(
