@@ -382,3 +382,22 @@ def test_an_existing_role_whose_password_is_not_the_secrets_fails_the_login(
     assert code == 1 and status == "FAIL"
     assert detail.startswith(f"{task_db.role} with the secret's password: ") and "password authentication failed" in detail
     assert moto_stack.APP_PASSWORD not in out
+
+
+def test_a_role_the_master_did_not_create_cannot_be_rotated_from_postgresql_16(
+    task_db: TaskDb, stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL 16 lets a CREATEROLE user grant only roles it holds ADMIN on (it gets that by creating them); 15 let
+    it grant any role. Debian's 15 runs in `make test`; TEST_POSTGRES_BINDIR points the suite at a 16."""
+    with task_db.admin() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(task_db.role), sql.Literal(moto_stack.APP_PASSWORD)))
+        version = int(str(conn.execute("SHOW server_version_num").fetchone()[0]))  # type: ignore[index]
+    before = _catalog(task_db)
+    code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
+    status, detail = _rows(out)["rotation clone"]
+    if version < 160000:
+        assert (code, status) == (0, "PASS")
+        return
+    assert (code, status) == (1, "FAIL")
+    assert f'permission denied to grant role "{task_db.role}"' in detail and "ADMIN option" in detail
+    assert _catalog(task_db) == before
