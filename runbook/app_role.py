@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from psycopg import sql
 
 from runbook.aws import Aws, error_text, is_auth_error
-from runbook.db import CONNECT_TIMEOUT_SECONDS, connect
+from runbook.db import CONNECT_TIMEOUT_SECONDS, connect, reason
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
 from runbook.outputs import Outputs
 from runbook.report import Check, Status, summary, table
@@ -102,7 +102,7 @@ def read_secret(out: Outputs, aws: Aws) -> AppSecret:
 
 @dataclass(frozen=True)
 class Names:
-    """The roles and objects this command deals with, quoted where SQL needs them."""
+    """The roles and objects this command deals with, as found in the database before any change."""
 
     role: str
     master: str
@@ -253,9 +253,9 @@ def _audit(conn: psycopg.Connection, names: Names, created: bool) -> list[Check]
     how = "created, password from the secret" if created else "exists, its password left to rotation"
     flaws = ([] if login else ["no LOGIN"]) + (["SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS"] if power else [])
     flaws += [f"member of {', '.join(member_of)}"] if member_of else []
-    identity = _ok("app role", not flaws, f"{names.role} {how}; " + ("; ".join(flaws) or "LOGIN, no other attribute, member of no role"))
+    identity = Check.verdict("app role", not flaws, f"{names.role} {how}; " + ("; ".join(flaws) or "LOGIN, no other attribute, member of no role"))
     held, wanted = _privileges(conn, names.role), names.expected_privileges()
-    grants = _ok(
+    grants = Check.verdict(
         "privileges",
         held == wanted,
         f"{', '.join(DML)} on the {len(TABLES)} tables; USAGE on schema {SCHEMA} and {len(names.sequences)} sequences; "
@@ -266,7 +266,7 @@ def _audit(conn: psycopg.Connection, names: Names, created: bool) -> list[Check]
     creates = [f"CREATE on schema {SCHEMA}"] if can_create_schema else []
     creates += [f"CREATE or TEMPORARY on database {names.database}"] if can_create_database else []
     creates += [f"owns {owned} objects"] if owned else []
-    cannot_create = _ok(
+    cannot_create = Check.verdict(
         "cannot create",
         not creates,
         "; ".join(creates) if creates else f"no CREATE on schema {SCHEMA} or database {names.database}, no TEMPORARY, owns nothing",
@@ -274,34 +274,27 @@ def _audit(conn: psycopg.Connection, names: Names, created: bool) -> list[Check]
     return [identity, grants, cannot_create, _rotation_ready(conn, names)]
 
 
-def _ok(name: str, passed: bool, detail: str) -> Check:
-    return Check(name, Status.PASS if passed else Status.FAIL, detail)
-
-
 def _rotation_ready(conn: psycopg.Connection, names: Names) -> Check:
     """The clone as AWS's function makes it: tried in a savepoint when absent, inspected when present."""
-    clone = names.clone
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (clone,)).fetchone() is not None
-    if not exists:
+    check, clone, role = "rotation clone", names.clone, names.role
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (clone,)).fetchone() is None:
         try:
             with conn.transaction():
                 conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN").format(sql.Identifier(clone)))
-                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(names.role), sql.Identifier(clone)))
+                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(clone)))
                 raise psycopg.Rollback()
         except psycopg.Error as err:
-            return _ok("rotation clone", False, f"{names.master} cannot create {clone} and grant it {names.role} as the rotation function will: {_reason(err)}")
-        return _ok("rotation clone", True, f"{names.master} can create {clone} and grant it {names.role} (tried, rolled back)")
+            return Check.verdict(check, False, f"{names.master} cannot create {clone} and grant it {role} as the rotation function will: {reason(err)}")
+        return Check.verdict(check, True, f"{names.master} can create {clone} and grant it {role} (tried, rolled back)")
     row = conn.execute(ROLE, {"role": clone, "schema": SCHEMA}).fetchone()
     assert row is not None
     login, power, member_of, owned, _, _ = row
     own = _privileges(conn, clone)
-    passed = login and not power and list(member_of) == [names.role] and not owned and not own
+    passed = login and not power and list(member_of) == [role] and not owned and not own
     detail = f"{clone} exists, LOGIN, member of {', '.join(member_of) or 'nothing'}" + (f"; also holds {_listed(own)}" if own else "")
-    return _ok("rotation clone", passed, detail + ("" if passed else f"; expected a member of {names.role} only, with no power or grant of its own"))
-
-
-def _reason(err: psycopg.Error) -> str:
-    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+    if not passed:
+        detail += f"; expected a member of {role} only, with no power or grant of its own"
+    return Check.verdict(check, passed, detail)
 
 
 def _login(dsn: str, secret: AppSecret) -> Check:
@@ -313,34 +306,35 @@ def _login(dsn: str, secret: AppSecret) -> Check:
             for name in TABLES:
                 conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 0").format(sql.Identifier(SCHEMA, name)))
     except psycopg.Error as err:
-        return _ok("secret logs in", False, f"{secret.username} with the secret's password: {_reason(err)}")
-    return _ok("secret logs in", True, f"{secret.username} with the secret's password, and reads the {len(TABLES)} tables")
+        return Check.verdict("secret logs in", False, f"{secret.username} with the secret's password: {reason(err)}")
+    return Check.verdict("secret logs in", True, f"{secret.username} with the secret's password, and reads the {len(TABLES)} tables")
 
 
 def run(out: Outputs, aws: Aws, dsn: str, emit: Callable[[str], Any] = print) -> int:
+    """Read and check the secret, set the role up in one transaction, then log in as the secret says."""
     out.require(*NEEDS)
     secret = read_secret(out, aws)
     with connect(dsn, "--dsn") as conn:
         conn.autocommit = True
-        names = _names(conn, out, secret)
-        before = _state(conn, names)
         try:
+            names = _names(conn, out, secret)
+            before = _state(conn, names)
             with conn.transaction():
                 checks = _audit(conn, names, _set_up(conn, names, secret))
                 after = _state(conn, names)
                 if any(c.status is Status.FAIL for c in checks):
                     raise psycopg.Rollback()
         except psycopg.Error as err:
-            emit(f"schema app-role failed and was rolled back, nothing changed: {_reason(err)}")
+            emit(f"schema app-role failed and was rolled back, nothing changed: {reason(err)}")
             return EXIT_FAILED
     failed = any(c.status is Status.FAIL for c in checks)
     if not failed:
         checks.append(_login(dsn, secret))
     emit(table(checks))
     emit(summary(checks))
-    changed = [part for part, old, new in zip(STATE_PARTS, before, after) if old != new]
     if failed:
         emit("rolled back: nothing changed")
     else:
+        changed = [part for part, old, new in zip(STATE_PARTS, before, after) if old != new]
         emit(f"changed: {', '.join(changed)}" if changed else "nothing changed: the role was already set up")
     return EXIT_FAILED if any(c.status is Status.FAIL for c in checks) else EXIT_OK

@@ -28,7 +28,7 @@ DMS_HEALTHY = {"ready", "starting", "running", "stopped"}
 
 
 def _ok(name: str, passed: bool, detail: str) -> Check:
-    return Check(name, Status.PASS if passed else Status.FAIL, detail)
+    return Check.verdict(name, passed, detail)
 
 
 def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
