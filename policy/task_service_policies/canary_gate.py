@@ -49,20 +49,23 @@ GATE_SCHEMA: dict[str, dict[str, Any]] = {
 }
 
 
+def _single(arns: list[Optional[str]], canary: Optional[frozenset[int]]) -> tuple[Optional[str], list[str]]:
+    found = arns[min(canary)] if canary is not None and len(canary) == 1 else None
+    return found, [a for a in arns if a and a != found]
+
+
 def _groups(current: Optional[live.LiveRule], route: Route,
             cfg: Mapping[str, Any]) -> tuple[Optional[str], list[str]]:
-    """The canary's ARN and the other groups', from the live rule, or from the desired one for a new rule."""
-    arns: list[Optional[str]]
+    """The canary's ARN and the other groups': from the live rule, else (a new rule, or a live rule without the
+    canary yet) from the desired one."""
     if current is not None:
-        arns = [arn for arn, _ in current.targets]
+        arns: list[Optional[str]] = [arn for arn, _ in current.targets]
         tag = current.tags.get(cfg["canaryTagKey"]) or route.canary_name
-        canary = sorted(canary_indexes(arns, tag, cfg["canaryNamePattern"]) or ())
-    else:
-        forward = route.reaching[0]
-        arns = list(forward.arns)
-        canary = sorted(forward.canary or ())
-    found = arns[canary[0]] if len(canary) == 1 else None
-    return found, [a for i, a in enumerate(arns) if a and a != found]
+        found, others = _single(arns, canary_indexes(arns, tag, cfg["canaryNamePattern"]))
+        if found is not None:
+            return found, others
+    forward = route.reaching[0]
+    return _single(list(forward.arns), forward.canary)
 
 
 def _subject(listener_arn: str, current: Optional[live.LiveRule], route: Route,

@@ -266,3 +266,16 @@ def test_unreadable_live_state_stays_not_applicable(prod_pack: PolicyPackServer,
     assert result.for_policy(GATE) == []
     [na] = result.not_applicable_for(GATE)
     assert "cannot be read" in na.reason and "health gate unchecked" in na.reason
+
+
+def test_a_live_rule_without_the_canary_yet_is_a_first_step(moto_pack: PolicyPackServer, estate: Estate) -> None:
+    """The live rule forwards to the monolith alone: the canary's group comes from the desired rule."""
+    estate.alb.client.create_rule(
+        ListenerArn=estate.alb.listener_arn, Priority=10, Actions=[{"Type": "forward", "TargetGroupArn": estate.alb.monolith_arn}],
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/tasks", "/api/tasks/*"]}}])
+    estate.load_test()
+    assert gate(moto_pack, estate.alb, 5) == []
+    estate.alb.client.deregister_targets(TargetGroupArn=estate.alb.task_arn, Targets=[{"Id": "10.0.1.10", "Port": 3001}])
+    estate.alb.client.deregister_targets(TargetGroupArn=estate.alb.task_arn, Targets=[{"Id": "10.0.2.10", "Port": 3001}])
+    [message] = gate(moto_pack, estate.alb, 5)
+    assert "raising the canary from 0% to 5%: targets: no targets registered in targetgroup/task-service-tg/" in message
