@@ -56,6 +56,11 @@ def deploy_command(stack: str, weight: int) -> str:
     return f"pulumi config set {CONFIG_KEY} {weight} -s {stack} && {up_command(stack)}"
 
 
+def runbook_command(stack: str, outputs_path: str | None, action: str = "canary watch") -> str:
+    """A runbook command for this stack, with the outputs file the operator gave (none: the pulumi CLI's)."""
+    return f"python -m runbook {action} --stack {stack}" + (f" --outputs {outputs_path}" if outputs_path else "")
+
+
 def policy_config_path(stack: str) -> Path:
     return POLICY_DIR / "config" / f"{stack}.json"
 
@@ -160,7 +165,7 @@ def _configured_check(reading: Reading, configured: int, stack: str) -> Check:
     )
 
 
-def next_lines(reading: Reading, checks: Sequence[Check], stack: str, watch: str) -> list[str]:
+def next_lines(reading: Reading, checks: Sequence[Check], stack: str, outputs_path: str | None) -> list[str]:
     """The verdict on the next step and the exact command(s) for it."""
     upcoming = next_step(reading.percent)
     if upcoming is None:
@@ -171,13 +176,13 @@ def next_lines(reading: Reading, checks: Sequence[Check], stack: str, watch: str
         return lines + [f"  {deploy_command(stack, upcoming)}"]
     blocking = [c.name for c in checks if c.status is not Status.PASS]
     return lines + [
-        f"  blocked by: {', '.join(blocking)}. Watch the step: {watch}",
+        f"  blocked by: {', '.join(blocking)}. Watch the step: {runbook_command(stack, outputs_path)}",
         f"  when it ends healthy: {deploy_command(stack, upcoming)}",
-        f"  to go back instead: python -m runbook rollback --stack {stack}",
+        f"  to go back instead: {runbook_command(stack, outputs_path, 'rollback')}",
     ]
 
 
-def run(out: Outputs, aws: Aws, stack: str, window_minutes: int | None, watch: str,
+def run(out: Outputs, aws: Aws, stack: str, window_minutes: int | None, outputs_path: str | None,
         emit: Callable[[str], Any] = print) -> int:
     out.require(*NEEDS)
     thresholds = thresholds_for(stack)
@@ -196,6 +201,6 @@ def run(out: Outputs, aws: Aws, stack: str, window_minutes: int | None, watch: s
         emit(f"soak: {reading.soak.detail}")
     checks = [_configured_check(reading, configured, stack), *map(as_check, reading.findings)]
     emit(table(checks))
-    for line in next_lines(reading, checks, stack, watch):
+    for line in next_lines(reading, checks, stack, outputs_path):
         emit(line)
     return EXIT_OK if allowed(checks) else EXIT_FAILED

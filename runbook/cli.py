@@ -108,7 +108,7 @@ def dispatch(args: argparse.Namespace) -> int:
             options = watch.WatchOptions(args.minutes, args.interval, args.rollback_on_breach, args.scale_to_zero, args.yes)
             return watch.run(out, aws, stack, options, args.outputs)
         if command == "canary":
-            return canary.run(out, aws, stack, args.window_minutes, watch.command(stack, args.outputs))
+            return canary.run(out, aws, stack, args.window_minutes, args.outputs)
         if command == "rollback":
             return rollback.run(out, aws, stack, yes=args.yes, dry_run=args.dry_run, scale_to_zero=args.scale_to_zero)
         if args.action == "status":

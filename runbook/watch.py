@@ -32,11 +32,6 @@ BAR_WIDTH = 20
 CONFIRM_SECONDS = 120
 
 
-def command(stack: str, outputs_path: str | None, action: str = "canary watch") -> str:
-    """A runbook command for this stack, with the outputs file the operator gave (none: the pulumi CLI's)."""
-    return f"python -m runbook {action} --stack {stack}" + (f" --outputs {outputs_path}" if outputs_path else "")
-
-
 @dataclass(frozen=True)
 class WatchOptions:
     minutes: float | None
@@ -132,7 +127,7 @@ class Watch:
         if not armed:
             scale = " --scale-to-zero" if self.options.scale_to_zero else ""
             self.emit(f"verdict: BREACHED at {reading.percent}%, not rolled back (no --rollback-on-breach).")
-            self.emit(f"next: {command(self.stack, self.outputs_path, 'rollback')} --yes{scale}")
+            self.emit(f"next: {canary.runbook_command(self.stack, self.outputs_path, 'rollback')} --yes{scale}")
             return EXIT_FAILED
         self.emit("rolling back now (--rollback-on-breach):")
         code = rollback.run(self.out, self.aws, self.stack, yes=True, dry_run=False,
@@ -145,7 +140,7 @@ class Watch:
 
     @property
     def rerun(self) -> str:
-        return command(self.stack, self.outputs_path)
+        return canary.runbook_command(self.stack, self.outputs_path)
 
     def verdict(self, reading: canary.Reading | None, watched: float) -> int:
         """The end of a watch without a breach: is the gate open, and the exact next command."""

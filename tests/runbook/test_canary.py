@@ -75,6 +75,7 @@ def test_the_soak_progress_is_read_back_from_cloudwatch(aws_env: str, monkeypatc
     assert "next step: 5% -> 25%: NOT ALLOWED" in text
     assert "blocked by: soak. Watch the step: python -m runbook canary watch --stack prod --outputs" in text
     assert f"when it ends healthy: {deploy_command('prod', 25)}" in text
+    assert "to go back instead: python -m runbook rollback --stack prod --outputs " in text
 
 
 def test_a_breached_gate_blocks(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
