@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import canary, dms, integrity, preflight, render, rollback, schema, verify
+from runbook import app_role, canary, dms, integrity, preflight, render, rollback, schema, verify, watch
 from runbook.aws import Aws, reachable
 from runbook.db import dsn_secrets
 from runbook.errors import EXIT_BAD_INPUT, BadInput, TimedOut
@@ -36,8 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("canary", help="canary weights and gates")
     canary_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = canary_commands.add_parser("status", parents=[common], help="live weights, gates over the window, and the next step (never changes weights)")
-    p.add_argument("--window-minutes", type=int, default=canary.STEP_MINUTES, help="metrics window (default: %(default)s)")
+    p = canary_commands.add_parser("status", parents=[common], help="live weights, the health gate's findings for the current step, and the next step (never changes weights)")
+    p.add_argument("--window-minutes", type=int, help="soak window (default: the gate's soakMinutes in policy/config/<stack>.json)")
+    p = canary_commands.add_parser("watch", parents=[common], help="watch the current step for the soak window, polling the gate; exit 0 healthy, 1 breached")
+    p.add_argument("--minutes", type=float, help="how long to watch (default: the gate's soakMinutes)")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between polls (default: %(default)g)")
+    p.add_argument("--rollback-on-breach", action="store_true", help="roll back as `rollback` does at the first breach (a gate over its threshold or an alarm in ALARM)")
+    p.add_argument("--scale-to-zero", action="store_true", help="with --rollback-on-breach: also scale the service to 0")
+    p.add_argument("--yes", action="store_true", help="arm --rollback-on-breach without asking (required without a terminal)")
 
     p = commands.add_parser("rollback", parents=[common], help="route 100%% to the monolith now (keeps both target groups)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -66,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = schema_commands.add_parser("apply", help="apply schema/task_service.sql (idempotent)")
     p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database (libpq DSN or URI)")
+    p = schema_commands.add_parser(
+        "app-role",
+        parents=[common],
+        help="create the application's role from its secret: DML on the six tables only, ready for rotation (idempotent)",
+    )
+    p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database as the master user (password from PGPASSWORD)")
     return parser
 
 
@@ -80,7 +92,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return integrity.run(
             args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs), progress=integrity.terminal_progress(sys.stderr)
         )
-    if command == "schema":
+    if command == "schema" and args.action == "apply":
         return schema.apply(args.dsn)
     if command == "preflight":
         return preflight.run(args)
@@ -90,10 +102,15 @@ def dispatch(args: argparse.Namespace) -> int:
         return render.run(out, stack, args.out)
     aws = Aws(region_name(out, args.region))
     with reachable():
+        if command == "schema":
+            return app_role.run(out, aws, args.dsn)
         if command == "verify":
             return verify.run(out, aws)
+        if command == "canary" and args.action == "watch":
+            options = watch.WatchOptions(args.minutes, args.interval, args.rollback_on_breach, args.scale_to_zero, args.yes)
+            return watch.run(out, aws, stack, options, args.outputs)
         if command == "canary":
-            return canary.run(out, aws, stack, args.window_minutes)
+            return canary.run(out, aws, stack, args.window_minutes, args.outputs)
         if command == "rollback":
             return rollback.run(out, aws, stack, yes=args.yes, dry_run=args.dry_run, scale_to_zero=args.scale_to_zero)
         if args.action == "status":

@@ -51,10 +51,20 @@ def safe_dsn(dsn: str) -> str:
     return make_conninfo(**shown) or "<default libpq settings>"
 
 
-def _reason(err: Exception, dsn: str) -> str:
-    """libpq's message on one line, with quoted DSN fragments (other than option names) and secrets removed."""
+def reason(err: psycopg.Error) -> str:
+    """A PostgreSQL error on one bounded line (libpq's messages span several)."""
+    return clip(str(err)) or type(err).__name__
+
+
+def _parse_reason(err: Exception, dsn: str) -> str:
+    """libpq's parse error on one line, with quoted DSN fragments (other than option names) and secrets removed."""
     text = _QUOTED.sub(lambda m: m.group(0) if m.group(1) in _KEYWORDS or len(m.group(1)) <= 1 else '"…"', str(err))
     return clip(redact(text, dsn_secrets(dsn))) or type(err).__name__
+
+
+def reason_without(err: psycopg.Error, dsn: str) -> str:
+    """`reason(err)` with the DSN's secrets removed (libpq does not echo passwords; this makes sure)."""
+    return clip(redact(str(err), dsn_secrets(dsn))) or type(err).__name__
 
 
 def check_dsn(dsn: str, role: str) -> None:
@@ -65,7 +75,7 @@ def check_dsn(dsn: str, role: str) -> None:
     try:
         conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as err:
-        raise BadInput(f"{role} DSN is malformed ({_reason(err, dsn)}); expected e.g. 'host=H port=5432 dbname=D user=U'.") from None
+        raise BadInput(f"{role} DSN is malformed ({_parse_reason(err, dsn)}); expected e.g. 'host=H port=5432 dbname=D user=U'.") from None
 
 
 def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connection:
@@ -74,7 +84,7 @@ def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connecti
     try:
         conn = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="task-service-runbook")
     except psycopg.Error as err:
-        raise BadInput(f"cannot connect to the {role} database ({safe_dsn(dsn)}): {clip(redact(str(err), dsn_secrets(dsn)))}") from None
+        raise BadInput(f"cannot connect to the {role} database ({safe_dsn(dsn)}): {reason_without(err, dsn)}") from None
     if read_only:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True

@@ -200,12 +200,16 @@ def vpc_and_subnets(aws: Aws, estate: Estate) -> list[Finding]:
 
 def alb_security_group(aws: Aws, estate: Estate) -> list[Finding]:
     group, vpc = estate.monolith.alb_security_group_id, estate.network.vpc_id
+    missing = [_failed("alb security group exists", f"{group} not found", f"set {estate.key('monolith', 'alb_security_group_id')} to the ALB's security group")]
     try:
-        found = aws.client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+        groups = aws.client("ec2").describe_security_groups(GroupIds=[group]).get("SecurityGroups", [])
     except ClientError as err:
         if _code(err) != "InvalidGroup.NotFound":
             raise
-        return [_failed("alb security group exists", f"{group} not found", f"set {estate.key('monolith', 'alb_security_group_id')} to the ALB's security group")]
+        return missing
+    if not groups:
+        return missing
+    found = groups[0]
     if found.get("VpcId") != vpc:
         return [_failed("alb security group exists", f"{group} is in {found.get('VpcId')}, not {vpc}", f"the ALB's security group must be in {estate.key('network', 'vpc_id')}")]
     return [_passed("alb security group exists", f"{group} ({found.get('GroupName')})")]

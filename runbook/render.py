@@ -50,13 +50,29 @@ DMS_OUTPUTS = (
 )
 DB_CONNECTION = (contract.DB_ADDRESS, contract.DB_PORT, contract.DB_NAME, contract.DB_USERNAME)
 ROUTE = (contract.LISTENER_RULE_ARN, contract.TARGET_GROUP_ARN, contract.MONOLITH_TARGET_GROUP_ARN)
+ROTATION = (
+    contract.REGION,
+    contract.DB_APP_USERNAME,
+    contract.DB_SECRET_ARN,
+    contract.DB_APP_SECRET_ARN,
+    contract.SECRET_ROTATION_DAYS,
+    contract.DB_ROTATION_FUNCTION_ARN,
+    contract.DB_APP_ROTATION_FUNCTION_ARN,
+)
 
 NEEDS: dict[str, tuple[Output, ...]] = {
     "prerequisites": (contract.REGION, contract.DB_SECRET_ARN),
     "deploy": (contract.STACK,),
-    "schema": DB_CONNECTION,
+    "schema": DB_CONNECTION + ROTATION,
     "dms": DMS_OUTPUTS,
-    "verify": (contract.CLUSTER_NAME, contract.SERVICE_NAME, contract.DB_INSTANCE_ID, contract.LISTENER_RULE_ARN, contract.ALARM_NAMES),
+    "verify": (
+        contract.CLUSTER_NAME,
+        contract.SERVICE_NAME,
+        contract.DB_INSTANCE_ID,
+        contract.LISTENER_RULE_ARN,
+        contract.ALARM_NAMES,
+        contract.SECRET_ROTATION_DAYS,
+    ),
     "canary": ROUTE + (contract.DASHBOARD_URL,),
     "integrity": DB_CONNECTION,
     "rollback": ROUTE + (contract.CLUSTER_NAME, contract.SERVICE_NAME),
@@ -85,6 +101,13 @@ def _manual_rollback(out: Outputs) -> str:
         f"aws elbv2 modify-rule --region {shlex.quote(out.display(contract.REGION))} "
         f"--rule-arn {shlex.quote(out.display(contract.LISTENER_RULE_ARN))} --actions {shlex.quote(actions)}"
     )
+
+
+def _function_log_group(out: Outputs, function: Output) -> str:
+    """Where a rotation function logs (`/aws/lambda/<name>`), from its ARN; the placeholder when unknown."""
+    if not out.available(function):
+        return out.display(function)
+    return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
 
 
 def _dsn(out: Outputs, host: Output, dbname: Output, user: Output | str, port: Output | str = "5432") -> str:
@@ -124,10 +147,11 @@ def render(out: Outputs, stack: str) -> str:
         canary_key=canary.CONFIG_KEY,
         deploy=lambda weight: canary.deploy_command(stack, weight),
         steps=list(zip(STEPS, STEPS[1:])),
-        canary=canary,
+        gate=canary.thresholds_for(stack),
         steps_text=" -> ".join(str(step) for step in STEPS),
         rollback_minutes=TARGET_SECONDS // 60,
         manual_rollback=_manual_rollback(out),
+        rotation_logs=[_function_log_group(out, f) for f in (contract.DB_ROTATION_FUNCTION_ARN, contract.DB_APP_ROTATION_FUNCTION_ARN)],
         dms=out.dms_enabled,
         tables=TABLES,
         read_only_sql=_read_only_sql(out),
