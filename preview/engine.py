@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import contextvars
 import functools
-import gc
 import logging
 import runpy
 import sys
@@ -232,6 +231,14 @@ class _Mocks(pulumi.runtime.Mocks):
         return fakes
 
 
+def _quiet_about_reported_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A config error fails every output that depends on it; each such future, collected later, would be logged
+    with a traceback. The error is reported once, as the run's result; anything else is logged as usual."""
+    if isinstance(context.get("exception"), pulumi.RunError):
+        return
+    loop.default_exception_handler(context)
+
+
 def run_program(
     project_dir: Path,
     stack: str,
@@ -274,7 +281,11 @@ def run_program(
         def program() -> None:
             runpy.run_path(main, run_name="__main__")
 
-        asyncio.run(run_in_stack(program))
+        async def in_stack() -> None:
+            asyncio.get_running_loop().set_exception_handler(_quiet_about_reported_errors)
+            await run_in_stack(program)
+
+        asyncio.run(in_stack())
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
@@ -289,9 +300,6 @@ def run_program(
             contextvars.Context().run(run)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message; the cause decides which
         settings.SETTINGS.outputs.clear()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
-            gc.collect()  # the failed outputs' futures go now, while asyncio's logger is quiet
         if mock.reference_problems:
             raise ProgramError(mock.reference_problems[0]) from None
         if isinstance(exc, pulumi.RunError):
