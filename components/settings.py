@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -22,9 +22,21 @@ T = TypeVar("T")
 
 
 class Settings(BaseModel):
-    """A config section: camelCase keys in the stack file, unknown keys refused, immutable once read."""
+    """A config section: camelCase keys in the stack file, unknown keys refused, immutable once read.
+
+    An explicit null is refused: a setting is "not set" only when its key is left out (`image: ~` would otherwise
+    park a live service without a word)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if value is None:
+                    raise invalid("must not be null: leave the key out to use its default", str(key))
+        return data
 
 
 def invalid(expected: str, field: str | None = None, got: Any = None, **context: Any) -> PydanticCustomError:

@@ -144,7 +144,7 @@ def load_estate(project_dir: Path, stack: str, references: Path | None) -> Estat
                 raise BadInput(f"stack {reference.name} has no output '{output}' (for {stack_config.PROJECT}:{section}.{alias} in {stack_file})")
             model = type(resolved[section])
             try:  # the same validation the stack file's own value would get
-                resolved[section] = model.model_validate({**resolved[section].model_dump(by_alias=True), alias: outputs[output]})
+                resolved[section] = model.model_validate({**resolved[section].model_dump(by_alias=True, exclude_none=True), alias: outputs[output]})
             except ValidationError as err:
                 problem = err.errors()[0]["msg"]
                 raise BadInput(f"stack {reference.name} output '{output}' ({stack_config.PROJECT}:{section}.{alias}) is not valid: {problem}") from None

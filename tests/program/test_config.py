@@ -137,7 +137,15 @@ def test_missing_required_key() -> None:
 def test_traffic_needs_an_image() -> None:
     """Without an image nothing serves /api/tasks, so the canary cannot take any of it."""
     with pytest.raises(ProgramError, match=r"^task-service:canaryWeight must be 0 until service.image is set .* \(got 5\) in Pulumi.prod.yaml$"):
-        run_program(ROOT, "prod", {"task-service:service.image": None, "task-service:canaryWeight": 5})
+        settings = load_stack(ROOT, "prod")
+        settings.config["task-service:service"].pop("image")
+        run_program(ROOT, "prod", {"task-service:canaryWeight": 5}, settings_=settings)
+
+
+def test_null_is_not_unset() -> None:
+    """`image: ~` would park a live service (delete it) without a word; only a key left out is "not set"."""
+    with pytest.raises(ProgramError, match=r"^task-service:service.image must not be null: leave the key out"):
+        run_program(ROOT, "prod", {"task-service:service.image": None})
 
 
 def test_a_development_stack_may_relax_the_production_rules() -> None:
