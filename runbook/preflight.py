@@ -27,12 +27,13 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 import stack_config
-from preview.stack_files import StackFileError, load_stack
+from preview.stack_files import load_stack
 from runbook.aws import Aws, error_text, is_auth_error, reachable
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
 from runbook.report import Check, Status, summary, table
 from task_service.canary import CANARY_TAG
 from task_service.naming import Naming, Role
+from task_service.untrusted import InputError, loads, read_text
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REFERENCE_TIMEOUT_SECONDS = 60
@@ -92,7 +93,11 @@ def _reference_outputs(name: str, references: Path | None) -> dict[str, Any]:
         path = references / (name.replace("/", ".") + ".json")
         if not path.is_file():
             raise BadInput(f"{path} not found (expected the outputs of stack {name}: `pulumi stack output --json --stack {name}`)")
-        source, text = str(path), path.read_text(encoding="utf-8")
+        source = str(path)
+        try:
+            text = read_text(path, source)
+        except InputError as err:
+            raise BadInput(str(err)) from None
     elif shutil.which("pulumi"):
         source = f"`pulumi stack output --json --stack {name}`"
         try:
@@ -109,9 +114,9 @@ def _reference_outputs(name: str, references: Path | None) -> dict[str, Any]:
     else:
         raise BadInput(f"monolithStack {name} is referenced: pass --references DIR or install the pulumi CLI and log in")
     try:
-        outputs = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadInput(f"{source} is not JSON (line {err.lineno}: {err.msg})") from None
+        outputs = loads(text, source)
+    except InputError as err:
+        raise BadInput(str(err)) from None
     if not isinstance(outputs, dict):
         raise BadInput(f"{source} should be a JSON object of output name -> value")
     return outputs
@@ -121,7 +126,7 @@ def load_estate(project_dir: Path, stack: str, references: Path | None) -> Estat
     """The stack's config as the program reads it; raises BadInput naming the file or key."""
     try:
         config = load_stack(project_dir, stack).config
-    except StackFileError as err:
+    except InputError as err:  # StackFileError and unreadable files alike
         raise BadInput(str(err)) from None
     stack_file = f"Pulumi.{stack}.yaml"
     region = config.get("aws:region")
