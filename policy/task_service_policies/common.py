@@ -177,6 +177,16 @@ def as_number(value: Any) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
+QUOTE_LIMIT = 80
+
+
+def shown(value: Any) -> str:
+    """A resource's value in a message, quoted and at most QUOTE_LIMIT characters (the pack is published alone, so
+    it keeps this one line of its own instead of the project's task_service.untrusted.quote)."""
+    text = repr(value if isinstance(value, (str, int, float, bool)) or value is None else str(type(value).__name__))
+    return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 3] + "..."
+
+
 def fmt_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 

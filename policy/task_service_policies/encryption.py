@@ -25,6 +25,7 @@ from .common import (
     is_set,
     known_or,
     resource_policy,
+    shown,
 )
 
 Report = Callable[[str], None]
@@ -73,7 +74,7 @@ def _check_dms_endpoint(args: ResourceValidationArgs, cfg: Mapping[str, Any], re
     mode = args.props.get("sslMode") or "none"
     allowed = list(cfg["allowedSslModes"])
     if mode not in allowed:
-        report(f"sslMode is '{mode}'; replication traffic must use TLS (one of {', '.join(allowed)}).")
+        report(f"sslMode is {shown(mode)}; replication traffic must use TLS (one of {', '.join(allowed)}).")
 
 
 def _check_ecr(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
@@ -86,7 +87,7 @@ def _check_ecr(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Rep
     for conf in configs:
         kind = dig(conf, "encryptionType", default="AES256")
         if kind not in allowed:
-            report(f"encryptionType '{kind}' is not one of {', '.join(allowed)}.")
+            report(f"encryptionType {shown(kind)} is not one of {', '.join(allowed)}.")
 
 
 def _check_secret(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:

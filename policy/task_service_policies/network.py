@@ -172,10 +172,10 @@ def _findings(rules: list[Ingress], ports: list[float]) -> list[tuple[str, str]]
             if not opened:
                 continue
             cidrs = [c for c in rule.cidrs if (n := network_of(c)) is not None and n.version == version]
-            shown = ", ".join(fmt_number(p) for p in opened)
+            ports_text = ", ".join(fmt_number(p) for p in opened)
             together = "" if alone[(id(rule), version)] else (
                 f", which with the group's other ingress admits every IPv{version} address")
-            messages.append((f"{rule.where} allows {' and '.join(cidrs)} on port {shown}{together}.", rule.resource.urn))
+            messages.append((f"{rule.where} allows {' and '.join(cidrs[:4])} on port {ports_text}{together}.", rule.resource.urn))
     return messages
 
 
