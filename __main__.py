@@ -215,6 +215,7 @@ outputs: dict[contract.Output, Any] = {
     contract.PROJECT: stack_config.PROJECT,
     contract.STACK: cfg.stack,
     contract.REGION: cfg.region,
+    contract.NAME_PREFIX: naming.prefix,
     contract.DB_INSTANCE_ID: db.instance.identifier,
     contract.DB_ENDPOINT: db.instance.endpoint,
     contract.DB_ADDRESS: db.instance.address,

@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import canary, dms, integrity, render, rollback, schema, verify
+from runbook import backup, canary, dms, integrity, render, rollback, schema, verify
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
+from runbook.snapshots import Wait
+from task_service import contract
 
 
 def _stack_options(*, region: bool, without: str = "ask the pulumi CLI") -> argparse.ArgumentParser:
@@ -20,6 +22,48 @@ def _stack_options(*, region: bool, without: str = "ask the pulumi CLI") -> argp
     if region:
         group.add_argument("--region", help="AWS region (default: the one in the outputs)")
     return parent
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _backup_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "backup", parents=[common], help="verified manual snapshot of the monolith database before anything moves (exit 1 on any failed check)"
+    )
+    p.add_argument("--monolith-db", metavar="ID", help=f"the monolith's DB instance or Aurora cluster identifier (default: the one answering at the stack's {contract.MONOLITH_DB_HOST.name})")
+    p.add_argument("--include-task-service", action="store_true", help="also snapshot the Task Service's database")
+    p.add_argument("--max-age-hours", type=_positive, default=backup.MAX_AGE_HOURS, help="a manual snapshot younger than this counts (default: %(default)s)")
+    p.add_argument("--wait-minutes", type=_positive, default=Wait.minutes, help="longest wait for a snapshot or a restore (default: %(default)s)")
+    p.add_argument("--poll-seconds", type=_positive, default=Wait.poll_seconds, help="how often to look (default: %(default)s)")
+    p.add_argument("--record", metavar="FILE", help="where to record the snapshot ids (default: backup-<stack>.json)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be reused or created, change nothing")
+    p.add_argument("--restore-test", action="store_true", help="restore the monolith's snapshot to a temporary instance, count the tables' rows there, delete it")
+    p.add_argument("--restore-dsn", metavar="DSN", help="libpq DSN for the restored copy without host (e.g. 'user=U sslmode=require'; password from PGPASSWORD)")
+    p.add_argument("--restore-class", metavar="CLASS", help="instance class of the temporary instance (default: the source's)")
+    p.add_argument("--json", action="store_true", help="print the record and the checks as JSON (progress goes to stderr)")
+
+
+def _backup_options(args: argparse.Namespace) -> backup.Options:
+    if args.restore_test and not args.restore_dsn:
+        raise BadInput("--restore-test needs --restore-dsn (user and options for the restored copy; the password comes from PGPASSWORD).")
+    return backup.Options(
+        monolith_db=args.monolith_db,
+        include_task_service=args.include_task_service,
+        max_age_hours=args.max_age_hours,
+        wait=Wait(args.wait_minutes, args.poll_seconds),
+        record=args.record,
+        dry_run=args.dry_run,
+        restore_dsn=args.restore_dsn if args.restore_test else None,
+        restore_class=args.restore_class,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     canary_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = canary_commands.add_parser("status", parents=[common], help="live weights, gates over the window, and the next step (never changes weights)")
     p.add_argument("--window-minutes", type=int, default=canary.STEP_MINUTES, help="metrics window (default: %(default)s)")
+
+    _backup_parser(commands, common)
 
     p = commands.add_parser("rollback", parents=[common], help="route 100%% to the monolith now (keeps both target groups)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -82,6 +128,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return render.run(out, stack, args.out)
     aws = Aws(region_name(out, args.region))
     with reachable():
+        if command == "backup":
+            return backup.run(out, aws, stack, _backup_options(args), as_json=args.json)
         if command == "verify":
             return verify.run(out, aws)
         if command == "canary":

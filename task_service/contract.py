@@ -34,6 +34,9 @@ class Output:
 PROJECT = Output("project", "string", "the Pulumi project, `task-service`")
 STACK = Output("stack", "string", "the stack name")
 REGION = Output("region", "string", "the stack's AWS region, e.g. ap-northeast-1")
+NAME_PREFIX = Output(
+    "namePrefix", "string", "the prefix of every physical name of the stack (`task-service` in prod); the runbook names what it creates with it"
+)
 
 DB_INSTANCE_ID = Output("dbInstanceId", "string", "the RDS instance identifier (`task-service-db` in prod)")
 DB_ENDPOINT = Output("dbEndpoint", "string", "the RDS endpoint, `host:5432`")
