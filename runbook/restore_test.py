@@ -27,6 +27,7 @@ from runbook.db import connect
 from runbook.errors import BadInput
 from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
 from task_service.naming import Naming, Role
+from task_service.tables import SCHEMA
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class RestoreOptions:
     dsn: str
     dbname: str
     tables: Sequence[str]
-    """`schema.table` names to count."""
+    """Bare names of tables in the migrated schema (`task_service.tables.SCHEMA`) to count."""
     instance_class: str | None = None
 
 
@@ -100,15 +101,14 @@ def _endpoint(rds: Any, temporary: Temporary, wait: Wait, emit: Callable[[str], 
 
 
 def count_rows(dsn: str, tables: Sequence[str]) -> dict[str, int]:
-    """Row counts of `tables` in one read-only snapshot; BadInput on a missing table or a failed query."""
+    """Row counts (`schema.table` -> rows) in one read-only snapshot; BadInput on a missing table or a failed query."""
     with connect(dsn, "restored", read_only=True) as conn:
         try:
             counts = {}
-            for name in tables:
-                schema, _, table = name.partition(".")
-                query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            for table in tables:
+                query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table))
                 row = conn.execute(query).fetchone()
-                counts[name] = int(row[0]) if row else 0
+                counts[f"{SCHEMA}.{table}"] = int(row[0]) if row else 0
             return counts
         except psycopg.Error as err:
             raise BadInput(f"counting rows in the restored copy failed: {str(err).strip()}") from None

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -21,6 +16,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from task_service import contract
+from tests import pgserver
 from tests.runbook import moto_stack
 
 REGION = moto_stack.program_outputs()[contract.REGION.name]
@@ -73,41 +69,14 @@ def outputs_file(tmp_path: Path) -> Any:
     return write
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _postgres_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL server binaries are missing: run scripts/ensure-postgres")
-    return Path(found[-1]).parent
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on loopback: run as `postgres` when we are root, fsync off."""
-    bindir = _postgres_bin()
-    base = Path(tempfile.mkdtemp(prefix="runbook-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = base / "data", _free_port()
-
-    def run(*cmd: str) -> None:
-        subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
-    options = f"-c fsync=off -c listen_addresses=127.0.0.1 -p {port} -k {base}"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "-t", "30", "start")
+    """A throwaway PostgreSQL on loopback for the whole session."""
     try:
-        yield f"host=127.0.0.1 port={port} user=postgres"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+        with pgserver.throwaway("runbook-pg-") as (dsn, _):
+            yield dsn
+    except pgserver.MissingServer as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture

@@ -165,7 +165,7 @@ def test_restore_test_counts_rows_in_the_restored_copy_and_deletes_it(
     monkeypatch.setenv("PGPASSWORD", "do-not-print-this-password")
     code, record = _run(stack, outputs_file, tmp_path, "--restore-test", "--restore-dsn", restored.replace("host=", "hostaddr="))
     captured = capsys.readouterr()
-    assert code == 0, captured
+    assert code == 0, captured.out
     assert record is not None
     result = record["snapshots"][0]["restoreTest"]
     assert result["passed"] is True

@@ -1,0 +1,60 @@
+"""A throwaway PostgreSQL server on loopback, for the tests and the integrity bench.
+
+Debian's server binaries (scripts/ensure-postgres installs them) run from a temporary directory on a free port, as
+`postgres` when we are root (initdb refuses root), with fsync off: the data is disposable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class MissingServer(RuntimeError):
+    """The PostgreSQL server binaries are not installed."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise MissingServer("PostgreSQL server binaries are missing: run scripts/ensure-postgres")
+    return Path(found[-1]).parent
+
+
+@contextlib.contextmanager
+def throwaway(prefix: str, *settings: str) -> Iterator[tuple[str, Path]]:
+    """Start a server (extra `settings` as `name=value`), yield its DSN without a database and its directory."""
+    bindir = _bindir()
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = base / "data", free_port()
+
+    def run(*cmd: str) -> None:
+        subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
+        options = " ".join(f"-c {s}" for s in ("fsync=off", "listen_addresses=127.0.0.1", *settings)) + f" -p {port} -k {base}"
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "-t", "30", "start")
+        try:
+            yield f"host=127.0.0.1 port={port} user=postgres", base
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
