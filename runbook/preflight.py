@@ -7,7 +7,9 @@ the VPC, subnets (>= 2 AZs), listener, ALB security group and monolith target gr
 free on the listener or held by our own rule (its canary tag names our target group); the monolith target group's
 stickiness suits a weighted rule with group stickiness off; the DMS account roles exist unless this stack creates
 them; the monolith DB's parameter group has `rds.logical_replication=1` for CDC; the monolith secret carries
-host/port/username/password; the service image is in ECR. Each failure comes with one line of remedy.
+host/port/username/password; the service image is in ECR; with DMS on, `backup-<stack>.json` in the current directory
+names a recent encrypted snapshot of the monolith DB that still exists (`runbook backup`; required before
+`dms start`). Each failure comes with one line of remedy.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 import stack_config
 from preview.stack_files import StackFileError, load_stack
+from runbook import backup, snapshots
 from runbook.aws import Aws, error_text, is_auth_error, reachable
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
 from runbook.report import Check, Status, summary, table
@@ -362,6 +365,32 @@ def image_in_ecr(aws: Aws, estate: Estate) -> list[Finding]:
     return [_passed(name, image)]
 
 
+def monolith_backup(aws: Aws, estate: Estate) -> list[Finding]:
+    """A verified, recent, encrypted snapshot of the monolith DB, recorded by `runbook backup` and still in RDS."""
+    name, path = "monolith backup", backup.record_path(estate.stack)
+    if not estate.settings.dms.enabled:
+        return [_passed(name, "not needed: dms.enabled is false (nothing is copied from the monolith)")]
+    remedy = f"python -m runbook backup --stack {estate.stack} (in this directory; again if older than {backup.MAX_AGE_HOURS:g} h before `dms start`)"
+    try:
+        recorded = backup.monolith_snapshot(backup.load_record(path, estate.stack))
+    except BadInput as err:
+        return [_failed(name, str(err), remedy)]
+    if recorded is None:
+        return [_failed(name, f"{path} holds no encrypted monolith snapshot younger than {backup.MAX_AGE_HOURS:g} h", remedy)]
+    api = snapshots.CLUSTER if recorded["kind"] == snapshots.CLUSTER.kind else snapshots.INSTANCE
+    try:
+        [live] = snapshots.describe(aws.client("rds"), api, **{api.snapshot_id: recorded["snapshotId"]})
+    except ClientError as err:
+        if not _code(err).endswith("NotFound") and not _code(err).endswith("NotFoundFault"):
+            raise
+        return [_failed(name, f"{recorded['snapshotId']} (in {path}) no longer exists", remedy)]
+    tested = (recorded.get("restoreTest") or {}).get("passed")
+    detail = f"{recorded['snapshotId']} taken {recorded['createdAt']}, {live.get('Status')}, encrypted" + (", restore-tested" if tested else "")
+    if live.get("Status") != "available":
+        return [_failed(name, detail, remedy)]
+    return [_passed(name, detail)]
+
+
 CHECKS: tuple[tuple[str, Callable[[Aws, Estate], list[Finding]]], ...] = (
     ("vpc exists", vpc_and_subnets),
     ("listener exists", listener_and_priority),
@@ -371,6 +400,7 @@ CHECKS: tuple[tuple[str, Callable[[Aws, Estate], list[Finding]]], ...] = (
     ("monolith logical replication", logical_replication),
     ("monolith secret", monolith_secret),
     ("image in ecr", image_in_ecr),
+    ("monolith backup", monolith_backup),
 )
 
 
