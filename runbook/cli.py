@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import backup, canary, dms, integrity, preflight, render, rollback, schema, verify
+from runbook import backup, canary, dms, integrity, loadtest, preflight, render, rollback, schema, verify
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-minutes", type=int, default=canary.STEP_MINUTES, help="metrics window (default: %(default)s)")
 
     _backup_parser(commands, common)
+    loadtest.add_parser(commands, common)
 
     p = commands.add_parser("rollback", parents=[common], help="route 100%% to the monolith now (keeps both target groups)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -117,6 +118,17 @@ def _outputs(args: argparse.Namespace) -> Outputs:
     return load_outputs(args.outputs, args.stack)
 
 
+def _loadtest(args: argparse.Namespace) -> int:
+    """Without outputs only with --no-record: a local URL needs no stack."""
+    request = loadtest.request_from(args)
+    if request.record or args.outputs or args.stack:
+        out = _outputs(args)
+        aws = Aws(region_name(out, args.region))
+        with reachable():
+            return loadtest.run(request, out, aws, as_json=args.json)
+    return loadtest.run(request, None, None, as_json=args.json)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "integrity":
@@ -128,6 +140,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return schema.apply(args.dsn)
     if command == "preflight":
         return preflight.run(args)
+    if command == "loadtest":
+        return _loadtest(args)
     out = _outputs(args)
     stack = stack_name(out, args.stack)
     if command == "render":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -20,7 +21,7 @@ from moto.dms.models import dms_backends
 
 from runbook.alb import dimension_load_balancer, dimension_target_group
 from task_service import contract
-from task_service.canary import CANARY_TAG
+from task_service.canary import CANARY_TAG, TEST_ROUTE_HEADER
 from task_service.contract import Output
 from task_service.naming import Naming, Role
 from tests.runbook.generate_fixtures import FIXTURES
@@ -108,6 +109,12 @@ class Stack:
         cluster, service = self.value(contract.CLUSTER_NAME), self.value(contract.SERVICE_NAME)
         found: dict[str, Any] = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
         return found
+
+    def record_loadtest(self, *, passed: bool, hours_ago: float = 1.0) -> None:
+        """A load test result in the stack's SSM parameter, as `runbook loadtest` writes it (only the fields readers use)."""
+        finished = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
+        result = {"passed": passed, "finishedAt": finished.strftime("%Y-%m-%dT%H:%M:%SZ"), "p95Ms": 120.0, "errorRatePercent": 0.2, "requests": 3000}
+        self.client("ssm").put_parameter(Name=self.value(contract.LOADTEST_RESULT_PARAMETER), Value=json.dumps(result), Type="String", Overwrite=True)
 
     def dms_task(self) -> Any:
         """moto's own task object: moto never moves a new task to "ready", so tests do."""
@@ -288,6 +295,24 @@ def _dms(stack: Stack) -> None:
             contract.DMS_TARGET_ENDPOINT_ARN: endpoints["target"],
         }
     )
+
+
+def add_test_route(stack: Stack, value: str = "test-route-value-0123456789abcdefghijklm") -> str:
+    """What `testRoute.enabled: true` deploys: the header's secret and the rule requiring it (priority 9); its value."""
+    secret = stack.client("secretsmanager").create_secret(
+        Name=stack.names.of(Role.TEST_ROUTE_SECRET), SecretString=json.dumps({"header": TEST_ROUTE_HEADER, "value": value})
+    )["ARN"]
+    rule = stack.client("elbv2").create_rule(
+        ListenerArn=stack.value(contract.LISTENER_ARN),
+        Priority=stack.value(contract.LISTENER_RULE_PRIORITY) - 1,
+        Conditions=[
+            {"Field": "path-pattern", "Values": [PATH_PATTERN]},
+            {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": TEST_ROUTE_HEADER, "Values": [value]}},
+        ],
+        Actions=[{"Type": "forward", "TargetGroupArn": stack.value(contract.TARGET_GROUP_ARN)}],
+    )["Rules"][0]
+    stack.assign({contract.TEST_ROUTE_SECRET_ARN: secret, contract.TEST_ROUTE_RULE_ARN: rule["RuleArn"]})
+    return value
 
 
 def build(monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50, running: int = 2) -> Stack:

@@ -119,12 +119,32 @@ def test_high_error_rate_fails_the_gate(stack: moto_stack.Stack, outputs_file: A
 def test_at_zero_percent_with_healthy_service_allows_five(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     built = moto_stack.build(monkeypatch, canary_weight=0)
     _ecs_metrics(built, cpu=[10, 12], memory=[30, 31])
+    built.record_loadtest(passed=True)
     before = built.rule_weights()
     assert main(["canary", "status", "--outputs", outputs_file(built.outputs)]) == 0
     text = capsys.readouterr().out
     assert "next step: 0% -> 5%: ALLOWED" in text
     assert f"  {deploy_command('prod', 5)}" in text
     assert built.rule_weights() == before
+    assert _rows(text)["load test"][0] == "PASS"
+
+
+@pytest.mark.parametrize(
+    "result,detail",
+    [(None, "no result in /task-service/loadtest/result"), ((False, 1.0), "FAILED 1.0 h ago"), ((True, 30.0), "older than 24 h")],
+)
+def test_at_zero_percent_the_load_test_gates_the_first_step(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str], result: tuple[bool, float] | None, detail: str
+) -> None:
+    built = moto_stack.build(monkeypatch, canary_weight=0)
+    _ecs_metrics(built, cpu=[10], memory=[30])
+    if result is not None:
+        built.record_loadtest(passed=result[0], hours_ago=result[1])
+    assert main(["canary", "status", "--outputs", outputs_file(built.outputs)]) == 1
+    text = capsys.readouterr().out
+    status, shown = _rows(text)["load test"]
+    assert status == "FAIL" and detail in shown
+    assert "next step: 0% -> 5%: NOT ALLOWED" in text and "blocked by: load test." in text
 
 
 def test_live_weight_off_config_blocks(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
