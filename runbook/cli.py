@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("render", parents=[common], help="write the migration runbook as Markdown")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--backup", metavar="FILE", help="a `backup` record: the rollback scenarios name its snapshots")
 
     commands.add_parser("verify", parents=[common], help="post-deploy checks as a pass/fail table (exit 1 on any failure)")
 
@@ -145,7 +146,7 @@ def dispatch(args: argparse.Namespace) -> int:
     out = _outputs(args)
     stack = stack_name(out, args.stack)
     if command == "render":
-        return render.run(out, stack, args.out)
+        return render.run(out, stack, args.out, args.backup)
     aws = Aws(region_name(out, args.region))
     with reachable():
         if command == "backup":

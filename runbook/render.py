@@ -16,11 +16,14 @@ from typing import Any
 
 import jinja2
 
-from runbook import canary
+from runbook import backup, canary
+from runbook.loadtest import COGNITO_PASSWORD_ENV
+from runbook.snapshots import MONOLITH, TASK_SERVICE
 from runbook.integrity import replicated_tables
 from runbook.outputs import Outputs
 from runbook.rollback import TARGET_SECONDS
 from task_service import contract
+from task_service import loadtest as loadtest_domain
 from task_service.canary import STEPS
 from task_service.contract import Output
 from task_service.tables import TABLES, qualified
@@ -49,8 +52,10 @@ NEEDS: dict[str, tuple[Output, ...]] = {
     "prerequisites": (contract.REGION, contract.DB_SECRET_ARN),
     "deploy": (contract.STACK,),
     "schema": DB_CONNECTION,
+    "backup": (contract.NAME_PREFIX, contract.MONOLITH_DB_HOST, contract.MONOLITH_DB_NAME),
     "dms": DMS_OUTPUTS,
     "verify": (contract.CLUSTER_NAME, contract.SERVICE_NAME, contract.DB_INSTANCE_ID, contract.LISTENER_RULE_ARN, contract.ALARM_NAMES),
+    "loadtest": (contract.LOADTEST_RESULT_PARAMETER, contract.TEST_ROUTE_RULE_ARN, contract.TEST_ROUTE_SECRET_ARN),
     "canary": ROUTE + (contract.DASHBOARD_URL,),
     "integrity": DB_CONNECTION,
     "rollback": ROUTE + (contract.CLUSTER_NAME, contract.SERVICE_NAME),
@@ -63,7 +68,7 @@ def _missing(out: Outputs) -> dict[str, list[tuple[str, str]]]:
     """Per step, the outputs it needs that are not available, with the reason."""
     missing: dict[str, list[tuple[str, str]]] = {}
     for step, needs in NEEDS.items():
-        relevant = [output for output in needs if out.dms_enabled or not output.dms]
+        relevant = [output for output in needs if (out.dms_enabled or not output.dms) and (out.test_route_enabled or not output.test_route)]
         missing[step] = [(output.name, reason) for output in relevant if (reason := out.reason_unavailable(output))]
     return missing
 
@@ -85,7 +90,16 @@ def _dsn(host: str, port: str, dbname: str, user: str) -> str:
     return f"host={host} port={port} dbname={dbname} user={user} sslmode=require"
 
 
-def render(out: Outputs, stack: str) -> str:
+def _snapshots(record: backup.Record | None, stack: str) -> dict[str, str | None]:
+    """The recorded snapshot ids by source, where a record was given."""
+    found = {s.get("source"): str(s["snapshotId"]) for s in (record.snapshots if record else [])}
+    return {"monolith": found.get(MONOLITH), "service": found.get(TASK_SERVICE)}
+
+
+def render(out: Outputs, stack: str, record: backup.Record | None = None) -> str:
+    """The runbook; `record` (a `backup` record) fills in the snapshot ids the rollback scenarios restore."""
+    taken = _snapshots(record, stack)
+    backup_path = backup.record_path(stack)
     values = SimpleNamespace(**{name: out.display(output) for name, output in vars(contract).items() if isinstance(output, Output)})
     outputs_path = f"outputs-{stack}.json"
     text = _ENVIRONMENT.get_template(TEMPLATE).render(
@@ -109,13 +123,22 @@ def render(out: Outputs, stack: str) -> str:
         dsn=_dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
         source_dsn=_dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
         missing=_missing(out),
+        backup=taken,
+        backup_path=backup_path,
+        backup_hours=f"{backup.MAX_AGE_HOURS:g}",
+        monolith_snapshot=taken["monolith"] or f"<monolith snapshotId in {backup_path}>",
+        service_snapshot=taken["service"] or f"<task-service snapshotId in {backup_path}>",
+        load=loadtest_domain,
+        cognito_password_env=COGNITO_PASSWORD_ENV,
+        test_route=out.test_route_enabled,
+        all_traffic=out.available(contract.CANARY_WEIGHT) and out.integer(contract.CANARY_WEIGHT) == 100,
         unavailable=sorted(output.name for output in contract.CONTRACT if out.present(output) and not out.available(output)),
     )
     return text.rstrip("\n") + "\n"
 
 
-def run(out: Outputs, stack: str, destination: str | None, emit: Callable[[str], Any] = print) -> int:
-    text = render(out, stack)
+def run(out: Outputs, stack: str, destination: str | None, record_path: str | None = None, emit: Callable[[str], Any] = print) -> int:
+    text = render(out, stack, backup.load_record(record_path, stack) if record_path else None)
     if destination:
         with open(destination, "w", encoding="utf-8") as handle:
             handle.write(text)
