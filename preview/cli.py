@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from preview import cost, prices
 from preview.analyzer_client import AnalysisResult, PolicyPackServer
 from preview.analyzer_requests import resources_from_recording
 from preview.engine import STACK_TYPE, ProgramError, Recording, run_program
 from preview.pack_process import PolicyPackError
 from preview.stack_files import StackFileError, load_stack
 from preview.wire import UNKNOWN, is_secret
-from task_service.contract import PREVIEW_UNKNOWN_KEY
+from task_service.contract import PREVIEW_UNKNOWN_KEY, REGION
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
 SECRET_TEXT = "[secret]"
@@ -257,6 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument("--stack-references", type=Path, default=None, help="outputs of referenced stacks (default: <cwd>/stack-references)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of the report")
+    parser.add_argument("--cost", action="store_true", help="also estimate the stack's monthly cost from its registrations (see README, Cost)")
     parser.add_argument(
         "--outputs", type=Path, default=None,
         help=f"write the outputs as `pulumi stack output --json` does; unknown ones are named under {PREVIEW_UNKNOWN_KEY}",
@@ -289,9 +291,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             print(f"error: cannot write outputs file {args.outputs}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
+    estimate = None
+    if args.cost:
+        try:
+            estimate = cost.estimate(result.recording, prices.load(str(result.recording.outputs.get(REGION.name))))
+        except prices.PriceTableError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.json:
-        json.dump(as_json(result), sys.stdout, indent=2, default=str)
+        document = as_json(result) | ({"cost": cost.as_json(estimate)} if estimate else {})
+        json.dump(document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
         render(result, sys.stdout)
+        if estimate:
+            cost.render(estimate, sys.stdout.write)
     return result.exit_code
