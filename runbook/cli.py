@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import backup, canary, dms, integrity, loadtest, preflight, render, rollback, schema, verify
+from runbook import app_role, backup, canary, dms, integrity, loadtest, preflight, render, rollback, schema, verify
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = schema_commands.add_parser("apply", help="apply schema/task_service.sql (idempotent)")
     p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database (libpq DSN or URI)")
+    p = schema_commands.add_parser(
+        "app-role",
+        parents=[common],
+        help="create the application's role from its secret: DML on the six tables only, ready for rotation (idempotent)",
+    )
+    p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database as the master user (password from PGPASSWORD)")
     return parser
 
 
@@ -137,7 +143,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return integrity.run(
             args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs), progress=integrity.terminal_progress(sys.stderr)
         )
-    if command == "schema":
+    if command == "schema" and args.action == "apply":
         return schema.apply(args.dsn)
     if command == "preflight":
         return preflight.run(args)
@@ -151,6 +157,8 @@ def dispatch(args: argparse.Namespace) -> int:
     with reachable():
         if command == "backup":
             return backup.run(out, aws, stack, _backup_options(args), as_json=args.json)
+        if command == "schema":
+            return app_role.run(out, aws, args.dsn)
         if command == "verify":
             return verify.run(out, aws)
         if command == "canary":

@@ -20,6 +20,11 @@ class Check:
     status: Status
     detail: str
 
+    @classmethod
+    def verdict(cls, name: str, passed: bool, detail: str) -> "Check":
+        """PASS or FAIL, from a condition."""
+        return cls(name, Status.PASS if passed else Status.FAIL, detail)
+
 
 def table(checks: list[Check]) -> str:
     """A Markdown table, readable on a terminal and pasteable into a ticket."""
