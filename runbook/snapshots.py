@@ -48,6 +48,13 @@ CLUSTER = SnapshotApi(
 )
 
 
+UNENCRYPTED_REMEDY = {
+    "instance": "copy it encrypted with `aws rds copy-db-snapshot --kms-key-id <key>`; the next run reuses that copy",
+    "cluster": "a cluster snapshot cannot be encrypted by copying: restore it with `--kms-key-id` into a new cluster and back that up",
+}
+"""RDS encrypts an instance snapshot's copy when given a key; for an Aurora cluster snapshot the copy call refuses a key."""
+
+
 @dataclass(frozen=True)
 class Source:
     """A database to back up, as RDS describes it."""
@@ -157,7 +164,8 @@ def describe(rds: Any, api: SnapshotApi, **filters: Any) -> list[dict[str, Any]]
 
 
 def recent(rds: Any, source: Source, max_age: timedelta, now: datetime) -> dict[str, Any] | None:
-    """The newest manual snapshot of `source` younger than `max_age` that is, or is becoming, available."""
+    """The newest manual snapshot of `source` younger than `max_age` that is, or is becoming, available; an
+    encrypted one first (the encrypted copy of an unencrypted database's snapshot)."""
     usable = []
     for snapshot in describe(rds, source.api, **{source.api.source_id: source.identifier, "SnapshotType": "manual"}):
         created = snapshot.get("SnapshotCreateTime")
@@ -165,7 +173,7 @@ def recent(rds: Any, source: Source, max_age: timedelta, now: datetime) -> dict[
         fresh = created is None or now - created <= max_age
         if fresh and (status == "available" or status in IN_PROGRESS):
             usable.append(snapshot)
-    return max(usable, key=lambda s: s.get("SnapshotCreateTime") or now, default=None)
+    return max(usable, key=lambda s: (bool(s.get(source.api.encrypted)), s.get("SnapshotCreateTime") or now), default=None)
 
 
 def new_id(naming: Naming, source: Source, now: datetime) -> str:
@@ -214,7 +222,7 @@ def verify(source: Source, snapshot: dict[str, Any]) -> list[Check]:
             f"{name} encrypted",
             Status.PASS if encrypted else Status.FAIL,
             f"encrypted with {snapshot.get('KmsKeyId')}" if encrypted else
-            "NOT encrypted: refused (copy it with `aws rds copy-db-snapshot --kms-key-id ...` and run again)",
+            "NOT encrypted: refused (" + UNENCRYPTED_REMEDY[source.api.kind] + ")",
         ),
         same("engine", "Engine", source.engine),
         same("engine version", "EngineVersion", source.engine_version),

@@ -76,7 +76,15 @@ def test_an_unencrypted_snapshot_is_refused_and_not_recorded(stack: moto_stack.S
     code, record = _run(stack, outputs_file, tmp_path)
     assert code == 1 and record is None
     out = capsys.readouterr().out
-    assert "NOT encrypted: refused" in out and "NOT recorded" in out
+    assert "NOT encrypted: refused (copy it encrypted with `aws rds copy-db-snapshot --kms-key-id <key>`" in out and "NOT recorded" in out
+    [plain] = _manual(stack)
+    key = stack.client("kms").create_key()["KeyMetadata"]["Arn"]
+    stack.client("rds").copy_db_snapshot(
+        SourceDBSnapshotIdentifier=plain["DBSnapshotIdentifier"], TargetDBSnapshotIdentifier=f"{plain['DBSnapshotIdentifier']}-encrypted", KmsKeyId=key
+    )
+    code, record = _run(stack, outputs_file, tmp_path)  # the remedy it printed works
+    assert code == 0 and record is not None
+    assert (record["snapshots"][0]["snapshotId"], record["snapshots"][0]["encrypted"]) == (f"{plain['DBSnapshotIdentifier']}-encrypted", True)
 
 
 def test_an_aurora_monolith_gets_a_cluster_snapshot(stack: moto_stack.Stack, outputs_file: Any, tmp_path: Path) -> None:
