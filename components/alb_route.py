@@ -18,10 +18,10 @@ from typing import Annotated, Mapping
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr
 
 from components.common import metric_alarm
-from components.settings import UNIQUE, Settings, matches
+from components.settings import UNIQUE, ListenerPriority, Settings, matches
 from task_service.canary import CANARY_TAG
 from task_service.naming import Naming, Role
 
@@ -54,7 +54,7 @@ class RouteSettings(Settings):
         UNIQUE,
     ] = ("/api/tasks", "/api/tasks/*")
     """At most 5 (an ALB condition limit)."""
-    priority: StrictInt = Field(10, ge=1, le=50000)
+    priority: ListenerPriority = 10
     """Never change it on a live rule: a new priority replaces the rule."""
 
 

@@ -18,9 +18,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
-from pydantic import Field, StrictInt
-
-from components.settings import Bool, Settings
+from components.settings import Bool, ListenerPriority, Settings
 from task_service.canary import TEST_ROUTE_HEADER
 from task_service.naming import Naming, Role
 
@@ -31,7 +29,7 @@ class LoadTestRouteSettings(Settings):
     """`task-service:testRoute`: the load test's own route to the service (off unless asked for)."""
 
     enabled: Bool = False
-    priority: StrictInt = Field(9, ge=1, le=50000)
+    priority: ListenerPriority = 9
     """Must sort before `route.priority` (checked with the other sections), or the weighted rule answers first."""
 
 
