@@ -119,7 +119,7 @@ def take(out: Outputs, aws: Aws, stack: str, options: Options, emit: Callable[[s
         monolith.restoreTest = restore_test.run(rds, naming, outcome.sources[0], monolith, restore, options.wait, emit)
         passed = monolith.restoreTest["passed"]
         detail = f"{len(monolith.restoreTest.get('rows', {}))} tables counted in {monolith.restoreTest['instance']}"
-        outcome.checks.append(Check(f"{monolith.snapshotId} restores", Status.PASS if passed else Status.FAIL,
+        outcome.checks.append(Check.verdict(f"{monolith.snapshotId} restores", passed,
                                     detail if passed else str(monolith.restoreTest.get("detail"))))
     return outcome
 

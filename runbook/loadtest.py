@@ -275,12 +275,12 @@ def judge(plan: Plan, measured: dict[str, Any], via_test_route: bool) -> tuple[V
     p95, rps = float(measured["p95Ms"] or 0), float(measured["rps"] or 0)
     floor = plan.rps * MIN_THROUGHPUT_SHARE
     checks = [
-        Check("requests", Status.PASS if requests else Status.FAIL, f"{requests} sent, {failures} failed"),
-        Check("p95 latency", Status.PASS if requests and p95 < loadtest.MAX_P95_MS else Status.FAIL,
+        Check.verdict("requests", requests > 0, f"{requests} sent, {failures} failed"),
+        Check.verdict("p95 latency", requests > 0 and p95 < loadtest.MAX_P95_MS,
               f"{p95:g} ms (gate < {loadtest.MAX_P95_MS:g} ms; p50 {measured['p50Ms'] or 0:g}, p99 {measured['p99Ms'] or 0:g})"),
-        Check("error rate", Status.PASS if error_rate < loadtest.MAX_ERROR_RATE_PERCENT else Status.FAIL,
+        Check.verdict("error rate", error_rate < loadtest.MAX_ERROR_RATE_PERCENT,
               f"{error_rate:.2f}% (gate < {loadtest.MAX_ERROR_RATE_PERCENT:g}%)"),
-        Check("throughput", Status.PASS if rps >= floor else Status.FAIL,
+        Check.verdict("throughput", rps >= floor,
               f"{rps:.1f} RPS of {plan.rps:g} asked with {plan.users} users (gate >= {floor:g})"),
     ]
     verdict = Verdict(

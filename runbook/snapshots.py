@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbook.errors import BadInput
-from runbook.report import Check, Status
+from runbook.report import Check
 from runbook.waiting import WaitFailed, wait_for
 from task_service import contract
 from task_service.naming import Naming, Role
@@ -214,13 +214,13 @@ def verify(source: Source, snapshot: dict[str, Any]) -> list[Check]:
 
     def same(what: str, key: str, expected: object) -> Check:
         got = snapshot.get(key)
-        return Check(f"{name} {what}", Status.PASS if got == expected else Status.FAIL, f"snapshot {got!r}, {source.identifier} {expected!r}")
+        return Check.verdict(f"{name} {what}", got == expected, f"snapshot {got!r}, {source.identifier} {expected!r}")
 
     encrypted = bool(snapshot.get(source.api.encrypted))
     return [
-        Check(
+        Check.verdict(
             f"{name} encrypted",
-            Status.PASS if encrypted else Status.FAIL,
+            encrypted,
             f"encrypted with {snapshot.get('KmsKeyId')}" if encrypted else
             "NOT encrypted: refused (" + UNENCRYPTED_REMEDY[source.api.kind] + ")",
         ),
