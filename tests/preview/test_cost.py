@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from preview import cost, prices
+from preview.cli import main
 from preview.engine import run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,12 +109,9 @@ def test_a_class_the_table_lacks_is_named(capsys: pytest.CaptureFixture[str]) ->
         _estimate("prod", {"task-service:db.instanceClass": "db.x2g.large"})
 
 
-def test_the_command_prints_and_exports_the_estimate() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "preview", "-s", "prod", "--no-policy", "--cost", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)["cost"]
+def test_the_command_prints_and_exports_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-s", "prod", "-C", str(ROOT), "--no-policy", "--cost", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)["cost"]
     assert Decimal(document["totalUsd"]) == _estimate("prod").total
     assert document["pricesRetrieved"] == TABLE.retrieved and document["seed"]["RDS"] == "40"
     text = subprocess.run([sys.executable, "-m", "preview", "-s", "dev", "--no-policy", "--cost"], cwd=ROOT, capture_output=True, text=True, timeout=120)
