@@ -40,10 +40,12 @@ ASSUMPTIONS: dict[str, Decimal] = {
     "rules on the monolith's listener besides ours": Decimal("2"),
     "GB of images kept in ECR (lifecycle keeps the last few)": Decimal("2"),
     "seconds per rotation Lambda invocation at 128 MB": Decimal("3"),
+    "DMS events a month matched by each EventBridge rule": Decimal("100"),
 }
 """Usage the recorded inputs cannot know. Edit here, not in the code below."""
 
 ECR_GB = "GB of images kept in ECR (lifecycle keeps the last few)"
+DMS_EVENTS = "DMS events a month matched by each EventBridge rule"
 LOG_ROLES: dict[Role, str] = {
     Role.SERVICE_LOG_GROUP: "log GB/month, service (/ecs/...)",
     Role.DB_POSTGRESQL_LOG_GROUP: "log GB/month, PostgreSQL log",
@@ -233,13 +235,16 @@ PRICED: dict[str, Callable[[_Pricer, RecordedResource], list[Line]]] = {
     "aws:cloudwatch/logGroup:LogGroup": log_group,
     "aws:secretsmanager/secretRotation:SecretRotation": rotation,
     "aws:ec2/vpcEndpoint:VpcEndpoint": endpoint,
+    "aws:cloudwatch/eventRule:EventRule": lambda p, r: [
+        p.line(r, "EventBridge", f"rule {r.inputs.get('name', r.name)} on DMS's own events", ASSUMPTIONS[DMS_EVENTS], "events:aws-service-event")
+    ],
     "aws:secretsmanager/secret:Secret": _each("Secrets Manager", "secret", "secretsmanager:secret-month"),
     "aws:cloudwatch/dashboard:Dashboard": lambda p, r: [p.line(r, "CloudWatch", f"dashboard {r.inputs.get('dashboardName')}", Decimal(1), "cloudwatch:dashboard-month")],
     "aws:kms/key:Key": lambda p, r: [p.line(r, "KMS", f"key {r.name}", Decimal(1), "kms:key-month")],
     "aws:ecr/repository:Repository": lambda p, r: [p.line(r, "ECR", "images kept", ASSUMPTIONS[ECR_GB], "ecr:gb-month")],
 }
-"""Resource types that cost money by themselves; the rest (roles, rules, security groups, event rules on AWS's
-own events, the alarm topic's few e-mails) cost nothing or a rounding error and are not listed."""
+"""Resource types that cost money by themselves, or that the security work added (EventBridge rules, free); the rest
+(roles, security groups, the alarm topic's few e-mails) cost nothing or a rounding error and are not listed."""
 
 
 def estimate(recording: Recording, table: PriceTable) -> Estimate:

@@ -2,7 +2,7 @@
 
 `preview/price_tables/<region>.json` holds, per price key (`rds:db.t3.medium:multi-az`, `fargate:vcpu-hour`, ...),
 the on-demand USD price, its unit, and the Price List API query that finds it (service code and exact-match
-filters). The table carries the date it was retrieved and its source; the estimate prints both.
+filters), or null for a price AWS sets by rule without a Price List product (EventBridge's free AWS service events). The table carries the date it was retrieved and its source; the estimate prints both.
 
     python -m preview.prices refresh [--region ap-northeast-1] [--pricing-region us-east-1] [--table FILE]
 
@@ -71,10 +71,11 @@ def load(region: str, path: Path | None = None) -> PriceTable:
         raise PriceTableError(f"{path} should be a price table for {region} with 'retrieved', 'source' and 'prices'")
     for key, entry in prices.items():
         try:
-            if Decimal(str(entry["usd"])) < 0 or not entry["unit"] or not entry["priceList"]["serviceCode"]:
+            query = entry["priceList"]
+            if Decimal(str(entry["usd"])) < 0 or not entry["unit"] or (query is not None and not query["serviceCode"]):
                 raise ValueError
         except (KeyError, TypeError, ValueError, InvalidOperation):
-            raise PriceTableError(f"{path}: price '{key}' needs a non-negative 'usd', a 'unit' and a 'priceList' query") from None
+            raise PriceTableError(f"{path}: price '{key}' needs a non-negative 'usd', a 'unit' and a 'priceList' query (or null)") from None
     return PriceTable(region, str(document["retrieved"]), str(document["source"]), prices, path)
 
 
@@ -108,6 +109,9 @@ def refresh(region: str, pricing_region: str, path: Path | None = None, today: d
     client = boto3.client("pricing", region_name=pricing_region)
     prices = {}
     for key, entry in table.prices.items():
+        if entry["priceList"] is None:  # a price AWS sets by rule, with no Price List product (kept as it is)
+            prices[key] = dict(entry)
+            continue
         usd = fetch(client, key, entry["priceList"])
         if Decimal(usd) != Decimal(str(entry["usd"])):
             emit(f"{key}: {entry['usd']} -> {usd} USD per {entry['unit']}")

@@ -97,6 +97,7 @@ def test_what_the_security_and_load_test_work_adds(prod: cost.Estimate) -> None:
     [endpoint] = _lines(no_nat, "vpc-endpoint:")
     assert endpoint.quantity == 2 * cost.HOURS and no_nat.total - prod.total == endpoint.monthly
     assert len(_lines(prod, "lambda:request")) == 2  # one rotation function per database secret
+    assert len(_lines(prod, "events:")) == 2 and all(line.monthly == 0 for line in _lines(prod, "events:"))  # DMS's events: free
 
 
 def test_a_parked_stack_runs_no_tasks(prod: cost.Estimate) -> None:

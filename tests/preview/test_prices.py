@@ -103,17 +103,20 @@ def _raised(entry: Any) -> str:
 
 
 def test_refresh_reads_every_entry_from_the_price_list_api(credentials: None, table: Path) -> None:
-    answers = {entry["priceList"]["filters"]["usagetype"]: _raised(entry) for entry in COMMITTED.prices.values()}
+    queried = {key: entry for key, entry in COMMITTED.prices.items() if entry["priceList"] is not None}
+    answers = {entry["priceList"]["filters"]["usagetype"]: _raised(entry) for entry in queried.values()}
     with price_list(answers) as seen:
         prices.refresh("ap-northeast-1", "us-east-1", table, today=date(2027, 1, 15), emit=lambda _: None)
     refreshed = prices.load("ap-northeast-1", table)
     assert refreshed.retrieved == "2027-01-15" and "AWS Price List API, GetProducts (pricing endpoint in us-east-1)" in refreshed.source
-    for key, entry in COMMITTED.prices.items():
+    for key, entry in queried.items():
         assert refreshed.usd(key) == Decimal(answers[entry["priceList"]["filters"]["usagetype"]]), key
         assert refreshed.prices[key]["checked"] == "price-list"
-    assert len(seen) == len(COMMITTED.prices)
+    for key in set(COMMITTED.prices) - set(queried):  # priced by rule, no Price List product: kept
+        assert refreshed.prices[key] == COMMITTED.prices[key]
+    assert len(seen) == len(queried) and set(queried) != set(COMMITTED.prices)
     assert all(r["target"] == "AWSPriceListService.GetProducts" and "/us-east-1/pricing/aws4_request" in r["authorization"] for r in seen)
-    first = COMMITTED.prices[sorted(COMMITTED.prices)[0]]["priceList"]
+    first = queried[sorted(queried)[0]]["priceList"]
     assert seen[0]["body"]["ServiceCode"] == first["serviceCode"]
     assert {f["Field"]: f["Value"] for f in seen[0]["body"]["Filters"]} == first["filters"]
     assert all(f["Type"] == "TERM_MATCH" for f in seen[0]["body"]["Filters"])
@@ -122,7 +125,7 @@ def test_refresh_reads_every_entry_from_the_price_list_api(credentials: None, ta
 def test_an_entry_the_api_does_not_know_stops_the_refresh_and_writes_nothing(credentials: None, table: Path) -> None:
     before = table.read_text()
     missing = "rds:db.t3.medium:multi-az"
-    answers = {e["priceList"]["filters"]["usagetype"]: "1" for k, e in COMMITTED.prices.items() if k != missing}
+    answers = {e["priceList"]["filters"]["usagetype"]: "1" for k, e in COMMITTED.prices.items() if k != missing and e["priceList"]}
     answers.pop(COMMITTED.prices[missing]["priceList"]["filters"]["usagetype"], None)
     with price_list(answers):
         with pytest.raises(prices.PriceTableError, match=f"price '{missing}': the Price List API returned 0 on-demand prices"):
