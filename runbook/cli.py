@@ -129,7 +129,10 @@ def _loadtest(args: argparse.Namespace) -> int:
     """Without outputs only with --no-record: a local URL needs no stack."""
     request = loadtest.request_from(args)
     if request.record or args.outputs or args.stack:
-        out = _outputs(args)
+        try:
+            out = _outputs(args)
+        except BadInput as err:
+            raise BadInput(f"{err} (loadtest records its result in the stack; --no-record runs without one)") from None
         aws = Aws(region_name(out, args.region))
         with reachable():
             return loadtest.run(request, out, aws, as_json=args.json)
