@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from runbook.aws import error_text
 from runbook.errors import BadInput
+from runbook.pack import health_gate
 from task_service import contract
 
 
@@ -74,13 +75,12 @@ def weighted_forward(
 
 def dimension_target_group(target_group_arn: str) -> str:
     """CloudWatch's TargetGroup dimension: the `targetgroup/<name>/<id>` suffix of the ARN."""
-    return target_group_arn.split(":", 5)[-1]
+    return health_gate.group_dimension(target_group_arn)
 
 
 def dimension_load_balancer(listener_arn: str) -> str:
     """CloudWatch's LoadBalancer dimension: `app/<name>/<id>` from the listener ARN."""
-    resource = listener_arn.split(":", 5)[-1]
-    parts = resource.split("/")
-    if len(parts) < 4 or parts[0] != "listener":
-        raise BadInput(f"{contract.LISTENER_ARN.name} {listener_arn} is not an ALB listener ARN (…:listener/app/<name>/<id>/<id>).")
-    return "/".join(parts[1:4])
+    try:
+        return health_gate.load_balancer_dimension(listener_arn)
+    except ValueError as err:
+        raise BadInput(f"{contract.LISTENER_ARN.name}: {err}.") from None

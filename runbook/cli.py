@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import app_role, backup, canary, dms, integrity, loadtest, preflight, render, rollback, schema, verify
+from runbook import app_role, backup, canary, dms, integrity, loadtest, preflight, render, rollback, schema, verify, watch
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
@@ -79,8 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("canary", help="canary weights and gates")
     canary_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = canary_commands.add_parser("status", parents=[common], help="live weights, gates over the window, and the next step (never changes weights)")
-    p.add_argument("--window-minutes", type=int, default=canary.STEP_MINUTES, help="metrics window (default: %(default)s)")
+    p = canary_commands.add_parser("status", parents=[common], help="live weights, the health gate's findings for the current step, and the next step (never changes weights)")
+    p.add_argument("--window-minutes", type=int, help="soak window (default: the gate's soakMinutes in policy/config/<stack>.json)")
+    p = canary_commands.add_parser("watch", parents=[common], help="watch the current step for the soak window, polling the gate; exit 0 healthy, 1 breached")
+    p.add_argument("--minutes", type=float, help="how long to watch (default: the gate's soakMinutes)")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between polls (default: %(default)g)")
+    p.add_argument("--rollback-on-breach", action="store_true", help="roll back as `rollback` does at the first breach (a gate over its threshold or an alarm in ALARM)")
+    p.add_argument("--scale-to-zero", action="store_true", help="with --rollback-on-breach: also scale the service to 0")
+    p.add_argument("--yes", action="store_true", help="arm --rollback-on-breach without asking (required without a terminal)")
 
     _backup_parser(commands, common)
     loadtest.add_parser(commands, common)
@@ -164,8 +170,11 @@ def dispatch(args: argparse.Namespace) -> int:
             return app_role.run(out, aws, args.dsn)
         if command == "verify":
             return verify.run(out, aws)
+        if command == "canary" and args.action == "watch":
+            options = watch.WatchOptions(args.minutes, args.interval, args.rollback_on_breach, args.scale_to_zero, args.yes)
+            return watch.run(out, aws, stack, options, args.outputs)
         if command == "canary":
-            return canary.run(out, aws, stack, args.window_minutes)
+            return canary.run(out, aws, stack, args.window_minutes, args.outputs)
         if command == "rollback":
             return rollback.run(out, aws, stack, yes=args.yes, dry_run=args.dry_run, scale_to_zero=args.scale_to_zero)
         if args.action == "status":

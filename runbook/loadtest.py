@@ -309,33 +309,6 @@ def record(aws: Aws, out: Outputs, verdict: Verdict) -> str:
     return name
 
 
-def recorded_check(out: Outputs, aws: Aws, now: datetime | None = None) -> Check:
-    """`canary status` before 0 -> 5: a passed load test younger than `loadtest.MAX_AGE_HOURS`."""
-    name = "load test"
-    reason = out.reason_unavailable(contract.LOADTEST_RESULT_PARAMETER)
-    if reason:
-        return Check(name, Status.FAIL, f"'{contract.LOADTEST_RESULT_PARAMETER.name}' is {reason}")
-    parameter = out.string(contract.LOADTEST_RESULT_PARAMETER)
-    try:
-        text = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return Check(name, Status.FAIL, f"no result in {parameter}: run `python -m runbook loadtest` first")
-        return Check(name, Status.FAIL, f"{parameter}: {error_text(err)}")
-    try:
-        result = json.loads(text)
-        finished = datetime.strptime(result["finishedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except (ValueError, KeyError, TypeError):
-        return Check(name, Status.FAIL, f"{parameter} does not hold a load test result")
-    age_hours = ((now or datetime.now(timezone.utc)) - finished).total_seconds() / 3600
-    detail = f"{'passed' if result.get('passed') else 'FAILED'} {age_hours:.1f} h ago: p95 {result.get('p95Ms')} ms, errors {result.get('errorRatePercent')}%"
-    if not result.get("passed"):
-        return Check(name, Status.FAIL, detail)
-    if age_hours > loadtest.MAX_AGE_HOURS:
-        return Check(name, Status.FAIL, f"{detail}; older than {loadtest.MAX_AGE_HOURS} h: run it again")
-    return Check(name, Status.PASS, detail)
-
-
 def add_parser(commands: Any, common: Any) -> None:
     p = commands.add_parser(
         "loadtest", parents=[common],

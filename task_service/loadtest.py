@@ -2,8 +2,9 @@
 
 `runbook loadtest` drives the service at `USERS` users and `RPS` requests per second and passes when p95 stays under
 `MAX_P95_MS` and errors under `MAX_ERROR_RATE_PERCENT`. It writes the result as JSON to the stack's SSM parameter
-(`Naming.of(Role.LOADTEST_RESULT)`, exported as `loadTestResultParameter`), where `canary status` and the policy
-pack's first canary step (0 -> 5) read it. `REQUIRED_FIELDS` are the keys every reader may rely on.
+(`Naming.of(Role.LOADTEST_RESULT)`, exported as `loadTestResultParameter`), where the canary's health gate reads it
+at the first step (0 -> 5): `canary status`/`watch` and the policy pack's `alb-canary-health-gate`, which also decides
+how old a passing result may be (`loadTestMaxAgeHours` in policy/config/<stack>.json). `REQUIRED_FIELDS` are the keys every reader may rely on.
 """
 
 USERS = 100
@@ -11,9 +12,6 @@ RPS = 50.0
 MAX_P95_MS = 500.0
 MAX_ERROR_RATE_PERCENT = 1.0
 DURATION_SECONDS = 60
-
-MAX_AGE_HOURS = 24
-"""A result older than this no longer vouches for the service (a deploy may have changed it since)."""
 
 REQUIRED_FIELDS = ("passed", "finishedAt", "p95Ms", "errorRatePercent", "requests")
 """`passed` (bool), `finishedAt` (ISO-8601 UTC, e.g. 2026-12-01T08:30:00Z), `p95Ms` and `errorRatePercent` (numbers),

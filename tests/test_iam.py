@@ -71,7 +71,7 @@ def test_the_preview_role_only_reads_and_never_reads_secret_values() -> None:
     actions = _actions(IAM["preview-role-policy"])
     assert all(action.split(":")[1].startswith(READ_VERBS) for action in actions), sorted(actions)
     assert not any(action.startswith("secretsmanager:GetSecretValue") for action in actions)
-    canary_gate = {"cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms", "elasticloadbalancing:DescribeTargetHealth"}
+    canary_gate = {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms", "elasticloadbalancing:DescribeTargetHealth"}
     assert canary_gate <= actions
 
 
@@ -83,6 +83,39 @@ def test_the_preview_role_covers_the_packs_live_read() -> None:
     actions = _actions(IAM["preview-role-policy"])
     for call in calls:
         assert "elasticloadbalancing:" + "".join(part.title() for part in call.split("_")) in actions
+
+
+def _gate_calls() -> set[tuple[str, str]]:
+    """(boto3 operation, IAM action) of every AWS call the canary health gate makes (health_gate.call sites)."""
+    source = (ROOT / "policy" / "task_service_policies" / "health_gate.py").read_text()
+    return set(re.findall(r'call\(\w+(?:\("\w+"\))?, "(\w+)", "([\w-]+:\w+)"', source))
+
+
+def _statements_allowing(policy: dict, action: str) -> list[dict]:
+    found = []
+    for statement in policy["Statement"]:
+        listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in listed:
+            found.append(statement)
+    return found
+
+
+def test_both_roles_cover_the_canary_health_gate() -> None:
+    """The gate runs in every preview and deploy of prod: both roles need its reads, and only reads."""
+    calls = _gate_calls()
+    assert {action for _, action in calls} == {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms",
+                                               "elasticloadbalancing:DescribeTargetHealth", "ssm:GetParameter"}
+    for operation, action in calls:
+        assert action.split(":")[1] == "".join(part.title() for part in operation.split("_")), (operation, action)
+        for role in ("preview-role-policy", "deploy-role-policy"):
+            statements = _statements_allowing(IAM[role], action)
+            assert statements, f"{role} lacks {action}"
+            if action == "ssm:GetParameter":  # the load-test result only, never the stack's other parameters
+                assert [s["Resource"] for s in statements] == [
+                    "arn:aws:ssm:ap-northeast-1:ACCOUNT_ID:parameter/task-service*/loadtest/result"]
+    for action in ("cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms", "elasticloadbalancing:DescribeTargetHealth",
+                   "ssm:GetParameter"):
+        assert f"`{action}`" in README, f"README does not name {action}"
 
 
 def test_both_roles_cover_every_aws_service_the_program_declares(prod: Recording, dev: Recording) -> None:

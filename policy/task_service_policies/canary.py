@@ -1,16 +1,15 @@
 """The weighted-routing canary: valid splits, one step up at a time, and guardrails before any traffic moves.
 
-Convention (see policy/README.md): the listener rule carries a tag, `CanaryTargetGroup` by default, whose value
-is the canary target group's *name*. A forward target whose ARN `...:targetgroup/<name>/<hash>` has that name is
-the canary. Without the tag, the first name matching `canaryNamePattern` is. If no known ARN matches and exactly
-one ARN is unknown (preview of a new stack), the unknown one is the canary: it is the group being created.
+Every listener rule and listener that can send traffic to the canary target group is judged by its effective
+weight, whatever the shape of its actions (routing.py); the only route to the canary is one weighted forward naming
+the monolith and the canary. A test route that ordinary traffic cannot reach (it requires the test header) is not
+a canary route. Which group is the canary: see routing.py and policy/README.md.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 from pulumi_policy.policy import PolicyResource
@@ -19,6 +18,7 @@ from pulumi_policy.proxy import UnknownValueError
 from . import live
 from .common import (
     ECS_SERVICE,
+    LISTENER,
     LISTENER_RULE,
     METRIC_ALARM,
     TARGET_GROUP,
@@ -32,10 +32,9 @@ from .common import (
     resource_policy,
     stack_policy,
 )
+from .routing import Forward, Route, canary_indexes, describe_share, read_route
 
 Report = Callable[[str], None]
-
-_TG_NAME = re.compile(r":targetgroup/([^/]+)/")
 
 CANARY_SCHEMA: dict[str, dict[str, Any]] = {
     "allowedSteps": {
@@ -52,199 +51,151 @@ CANARY_SCHEMA: dict[str, dict[str, Any]] = {
     "canaryNamePattern": {
         "type": "string",
         "default": "^task-service-tg$",
-        "description": "Regex on target group names that marks the canary when the rule has no canary tag.",
+        "description": "Regex on target group names that marks the canary (as does the rule's canary tag).",
+    },
+    "testRouteHeaderName": {
+        "type": "string",
+        "default": "X-Task-Service-Test",
+        "description": "A rule requiring this HTTP header (with a non-empty value) is a test route, not a canary route.",
     },
 }
 
-
-class _Unresolved(Exception):
-    """The split cannot be evaluated; `message` says why."""
-
-
-@dataclass(frozen=True)
-class Split:
-    """A forward action that divides traffic between target groups."""
-
-    arns: tuple[Optional[str], ...]  # None where the ARN is unknown during preview
-    weights: tuple[Optional[float], ...]
-    canary: Optional[int]  # index of the canary target, None when it cannot be told
-    canary_name: Optional[str]
-    unknown: Optional[UnknownValueError]  # kept to re-raise when the unknown ARN is what blocks identification
-
-    @property
-    def canary_weight(self) -> Optional[float]:
-        return None if self.canary is None else self.weights[self.canary]
+ONLY_ROUTE = ("the only route to the canary is one weighted forward naming exactly two target groups, the monolith "
+              "and the canary, with explicit weights summing to 100")
 
 
-def target_group_name(arn: Optional[str]) -> Optional[str]:
-    match = _TG_NAME.search(arn or "")
-    return match.group(1) if match else None
-
-
-def rule_tags(props: Mapping[str, Any]) -> dict[str, Any]:
-    """`tags` over `tagsAll` (the provider's default tags, present once the provider has checked the inputs)."""
-    merged: dict[str, Any] = {}
-    for key in ("tagsAll", "tags"):
-        try:
-            value = props.get(key)
-        except UnknownValueError:
-            continue
-        if isinstance(value, Mapping):
-            for tag in value:
-                try:
-                    merged[tag] = value[tag]
-                except UnknownValueError:
-                    continue
-    return merged
-
-
-def identify_canary(arns: Sequence[Optional[str]], tag_name: Optional[str], pattern: str) -> Optional[int]:
-    names = [target_group_name(a) for a in arns]
-    if tag_name:
-        matches = [i for i, n in enumerate(names) if n == tag_name]
-    else:
-        matches = [i for i, n in enumerate(names) if n and re.search(pattern, n)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        return None
-    unknown = [i for i, a in enumerate(arns) if a is None]
-    return unknown[0] if len(unknown) == 1 else None
-
-
-def forward_splits(props: Mapping[str, Any]) -> list[list[Any]]:
-    """The target lists of forward actions naming more than one target group."""
-    out = []
-    for action in as_list(props.get("actions")):
-        groups = as_list(dig(action, "forward", "targetGroups"))
-        if len(groups) > 1:
-            out.append(groups)
-    return out
-
-
-def read_split(props: Mapping[str, Any], groups: list[Any], cfg: Mapping[str, Any]) -> Split:
-    arns: list[Optional[str]] = []
-    unknown: Optional[UnknownValueError] = None
-    for group in groups:
-        try:
-            arns.append(dig(group, "arn"))
-        except UnknownValueError as err:
-            arns.append(None)
-            unknown = unknown or err
-    weights = tuple(as_number(dig(group, "weight")) for group in groups)
-    tag_name = rule_tags(props).get(cfg["canaryTagKey"]) or None
-    canary = identify_canary(arns, tag_name, cfg["canaryNamePattern"])
-    name = tag_name
-    if canary is not None and not name:
-        name = target_group_name(arns[canary])
-    return Split(tuple(arns), weights, canary, name, unknown)
+def route_of(args_type: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> Route:
+    """A listener rule's route (`actions`) or a listener's (`defaultActions`)."""
+    return read_route(props, cfg, "defaultActions" if is_type(args_type, LISTENER) else "actions")
 
 
 def _steps(cfg: Mapping[str, Any]) -> list[float]:
     return sorted({float(s) for s in cfg["allowedSteps"]})
 
 
-def _require_canary(split: Split, cfg: Mapping[str, Any]) -> int:
-    if split.canary is not None:
-        return split.canary
-    if split.unknown is not None:
+def _cannot_tell(forward: Forward, cfg: Mapping[str, Any]) -> str:
+    """Why the split's canary cannot be told, or the unknown ARN re-raised when it is what hides it."""
+    if forward.unknown is not None:
         # Which group is new depends on values only the update will know: the engine's advisory path says so.
-        raise split.unknown
-    raise _Unresolved(
-        f"cannot tell which target group is the canary: tag the rule with {cfg['canaryTagKey']}=<canary target "
-        f"group name>, or name it to match {cfg['canaryNamePattern']!r}")
+        raise forward.unknown
+    return (f"cannot tell which target group is the canary: tag the rule with {cfg['canaryTagKey']}=<canary target "
+            f"group name>, or name it to match {cfg['canaryNamePattern']!r}")
+
+
+def _check_split(forward: Forward, name: str, steps: list[float], report: Report) -> None:
+    """The canonical split: explicit whole weights summing to 100, the canary's an allowed step."""
+    if any(w is None for w in forward.weights):
+        report("every target group in the split needs an explicit weight.")
+        return
+    weights = [w or 0.0 for w in forward.weights]
+    if any(not w.is_integer() for w in weights):
+        report(f"weights {', '.join(fmt_number(w) for w in weights)} are not whole numbers.")
+        return
+    if sum(weights) != 100:
+        report(f"weights {' + '.join(fmt_number(w) for w in weights)} = {fmt_number(sum(weights))}; "
+               "they must sum to 100 so each weight reads as a percentage.")
+    weight = forward.share
+    if weight is not None and weight not in steps:
+        report(f"the canary '{name}' gets {fmt_number(weight)}%, which is not an allowed step "
+               f"({', '.join(fmt_number(s) for s in steps)}).")
 
 
 def _check_weights(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
-    steps = _steps(cfg)
-    for groups in forward_splits(args.props):
-        if len(groups) != 2:
-            report(f"the forward action names {len(groups)} target groups; a canary split names exactly two "
-                   "(the monolith and the new service).")
+    route = route_of(args.resource_type, args.props, cfg)
+    if route.test_route:
+        return
+    listener = is_type(args.resource_type, LISTENER)
+    name = route.canary_name or "the canary"
+    for forward in route.forwards:
+        if forward in route.undecided:
+            report(_cannot_tell(forward, cfg))
             continue
-        split = read_split(args.props, groups, cfg)
-        if any(w is None for w in split.weights):
-            report("every target group in the split needs an explicit weight.")
+        if not forward.reaches_canary:
             continue
-        weights = [w for w in split.weights if w is not None]
-        if any(not w.is_integer() for w in weights):
-            report(f"weights {', '.join(fmt_number(w) for w in weights)} are not whole numbers.")
+        share = describe_share(forward.share)
+        if listener:
+            if forward.share != 0:
+                report(f"the listener's default action sends {share} of every request no rule matches to the canary "
+                       f"'{name}'; {ONLY_ROUTE}, in a listener rule.")
             continue
-        if sum(weights) != 100:
-            report(f"weights {' + '.join(fmt_number(w) for w in weights)} = {fmt_number(sum(weights))}; "
-                   "they must sum to 100 so each weight reads as a percentage.")
-        try:
-            canary = _require_canary(split, cfg)
-        except _Unresolved as err:
-            report(str(err))
+        if not forward.two_way:
+            report(f"the rule sends {share} of its traffic to the canary '{name}' through {forward.shape()}; "
+                   f"{ONLY_ROUTE}.")
             continue
-        weight = weights[canary]
-        if weight not in steps:
-            report(f"the canary '{split.canary_name}' gets {fmt_number(weight)}%, which is not an allowed step "
-                   f"({', '.join(fmt_number(s) for s in steps)}).")
+        _check_split(forward, name, _steps(cfg), report)
+    if not listener and len(route.reaching) > 1:
+        report(f"{len(route.reaching)} actions of the rule forward to the canary '{name}'; {ONLY_ROUTE}.")
 
 
-def _live_canary_weight(rule: live.LiveRule, split: Split, cfg: Mapping[str, Any]) -> float:
+def live_canary_weight(rule: live.LiveRule, route: Route, cfg: Mapping[str, Any]) -> float:
     """The canary's live share in percent; a canary group absent from the live rule gets nothing yet."""
     total = sum(w for _, w in rule.targets)
     if total <= 0:
         return 0.0
-    tag_name = rule.tags.get(cfg["canaryTagKey"]) or split.canary_name
-    arns = [arn for arn, _ in rule.targets]
-    index = identify_canary(arns, tag_name, cfg["canaryNamePattern"])
-    if index is None:
-        return 0.0
-    return rule.targets[index][1] * 100.0 / total
+    tag_name = rule.tags.get(cfg["canaryTagKey"]) or route.canary_name
+    indexes = canary_indexes([arn for arn, _ in rule.targets], tag_name, cfg["canaryNamePattern"]) or frozenset()
+    return sum(rule.targets[i][1] for i in indexes) * 100.0 / total
 
 
-def _skip(args: ResourceValidationArgs, reason: str) -> NoReturn:
+def skip(args: ResourceValidationArgs, reason: str) -> NoReturn:
     """Report the policy as not applicable (the SDK raises to do so)."""
     args.not_applicable(reason)
     raise AssertionError("not_applicable() returned")
 
 
-def _check_progression(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
-    props = args.props
-    if not cfg["readLiveState"]:
-        _skip(args, "live state reading is switched off (readLiveState=false); progression unchecked")
-    splits = forward_splits(props)
-    if len(splits) != 1 or len(splits[0]) != 2:
-        _skip(args, "the rule has no two-way weighted forward action to progress")
-    split = read_split(props, splits[0], cfg)
-    try:
-        canary = _require_canary(split, cfg)
-    except _Unresolved as err:
-        _skip(args, f"{err} (alb-canary-weights reports this)")
-    desired = split.weights[canary]
+def desired_weight(args: ResourceValidationArgs, cfg: Mapping[str, Any]) -> tuple[Route, float]:
+    """The rule's effective canary weight, or not applicable with the reason (test route, no canary, unset)."""
+    route = route_of(args.resource_type, args.props, cfg)
+    if route.test_route:
+        skip(args, f"a test route (requires the {cfg['testRouteHeaderName']} header): ordinary traffic cannot "
+                    "reach it")
+    for forward in route.undecided:
+        skip(args, f"{_cannot_tell(forward, cfg)} (alb-canary-weights reports this)")
+    if not route.reaching:
+        skip(args, "the rule does not route to the canary target group")
+    desired = route.effective
     if desired is None:
-        _skip(args, "the canary weight is not set (alb-canary-weights reports this)")
+        skip(args, "the canary weight is not set (alb-canary-weights reports this)")
+    return route, desired
+
+
+def live_place(args: ResourceValidationArgs) -> tuple[str, int]:
+    """The listener and priority to look the live rule up by, or not applicable."""
     try:
-        listener_arn = props.get("listenerArn")
-        priority = as_number(props.get("priority"))
+        listener_arn = args.props.get("listenerArn")
+        priority = as_number(args.props.get("priority"))
     except UnknownValueError as err:
-        _skip(args, f"the live weight cannot be read: {err.message}")
+        skip(args, f"the live weight cannot be read: {err.message}")
     if not listener_arn or priority is None:
-        _skip(args, "the rule has no listenerArn or priority to look the live rule up by")
+        skip(args, "the rule has no listenerArn or priority to look the live rule up by")
+    return str(listener_arn), int(priority)
+
+
+def _check_progression(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: Report) -> None:
+    if not cfg["readLiveState"]:
+        skip(args, "live state reading is switched off (readLiveState=false); progression unchecked")
+    route, desired = desired_weight(args, cfg)
+    listener_arn, priority = live_place(args)
     try:
-        current = live.read_live_rule(listener_arn, int(priority), float(cfg["liveTimeoutSeconds"]))
+        current = live.read_live_rule(listener_arn, priority, float(cfg["liveTimeoutSeconds"]))
     except live.LiveStateUnavailable as err:
-        _skip(args, f"the live weight cannot be read ({err.reason}); progression unchecked")
+        skip(args, f"the live weight cannot be read ({err.reason}); progression unchecked")
 
     steps = _steps(cfg)
     if current is None:
         first = next((s for s in steps if s > 0), 0.0)
         if desired not in (0.0, first):
-            report(f"no rule is live at priority {fmt_number(priority)} on the listener, so the canary must start "
-                   f"at 0 or {fmt_number(first)}%, not {fmt_number(desired)}%.")
+            report(f"no rule is live at priority {priority} on the listener, so the canary must start "
+                   f"at 0 or {fmt_number(first)}%, not {describe_share(desired)}.")
         return
-    now = _live_canary_weight(current, split, cfg)
+    now = live_canary_weight(current, route, cfg)
     if desired <= now:
         return
     upper = [s for s in steps if s > now]
     allowed = upper[0] if upper else 100.0
     if desired != allowed:
         report(f"the canary is live at {fmt_number(round(now, 2))}%; it may rise one step at a time, to "
-               f"{fmt_number(allowed)}%, not {fmt_number(desired)}%.")
+               f"{fmt_number(allowed)}%, not {describe_share(desired)}.")
 
 
 def _alarm_metrics(alarm: PolicyResource) -> list[tuple[Any, Any]]:
@@ -270,23 +221,43 @@ def _resource_name(resource: PolicyResource) -> str:
     return explicit or resource.name
 
 
+def _routes(resources: list[PolicyResource], cfg: Mapping[str, Any]) -> list[tuple[PolicyResource, Route, float]]:
+    """Every rule and listener sending ordinary traffic to the canary, with its effective weight (> 0)."""
+    found = []
+    for resource in resources:
+        if not (is_type(resource.resource_type, LISTENER_RULE) or is_type(resource.resource_type, LISTENER)):
+            continue
+        route = route_of(resource.resource_type, resource.props, cfg)
+        weight = route.effective
+        if route.test_route or not route.reaching or weight == 0:
+            continue
+        found.append((resource, route, 100.0 if weight is None else weight))
+    return found
+
+
 def _check_guardrails(args: StackValidationArgs, cfg: Mapping[str, Any],
                       report: Callable[[str, Optional[str]], None]) -> None:
-    resources = args.resources
-    for rule in [r for r in resources if is_type(r.resource_type, LISTENER_RULE)]:
-        for groups in forward_splits(rule.props):
-            if len(groups) != 2:
-                continue
-            split = read_split(rule.props, groups, cfg)
-            if split.canary is None or not split.canary_weight:
-                continue
-            _guard(resources, rule, split, cfg, report)
+    routes = _routes(args.resources, cfg)
+    for resource, route, weight in routes:
+        _guard(args.resources, resource, route, weight, cfg, report)
+    if len(routes) > 1:
+        names = ", ".join(f"'{r.name}' ({describe_share(w)})" for r, _, w in routes)
+        for resource, _, _ in routes:
+            report(f"{len(routes)} routes send ordinary traffic to the canary: {names}; {ONLY_ROUTE}, in one "
+                   "listener rule.", resource.urn)
 
 
-def _guard(resources: list[PolicyResource], rule: PolicyResource, split: Split, cfg: Mapping[str, Any],
-           report: Callable[[str, Optional[str]], None]) -> None:
-    share = f"rule '{rule.name}' sends {fmt_number(split.canary_weight or 0)}% to '{split.canary_name}'"
-    groups = [r for r in resources if is_type(r.resource_type, TARGET_GROUP) and _resource_name(r) == split.canary_name]
+def _canary_groups(resources: list[PolicyResource], route: Route, cfg: Mapping[str, Any]) -> list[PolicyResource]:
+    groups = [r for r in resources if is_type(r.resource_type, TARGET_GROUP)]
+    if route.canary_name:
+        return [g for g in groups if _resource_name(g) == route.canary_name]
+    return [g for g in groups if re.search(cfg["canaryNamePattern"], _resource_name(g))]
+
+
+def _guard(resources: list[PolicyResource], rule: PolicyResource, route: Route, weight: float,
+           cfg: Mapping[str, Any], report: Callable[[str, Optional[str]], None]) -> None:
+    share = f"'{rule.name}' sends {describe_share(weight)} to '{route.canary_name or 'the canary'}'"
+    groups = _canary_groups(resources, route, cfg)
     path = cfg["healthCheckPath"]
     if not groups:
         report(f"{share}, but no target group of that name is in the stack to check its health check.", rule.urn)
@@ -316,12 +287,14 @@ def _guard(resources: list[PolicyResource], rule: PolicyResource, split: Split, 
 alb_canary_weights = resource_policy(
     name="alb-canary-weights",
     area="canary",
-    description="A weighted listener rule names exactly two target groups with integer weights summing to 100, "
-                "and the canary's weight is an allowed step.",
-    resource_types=[LISTENER_RULE],
+    description="Any listener rule or listener that can send traffic to the canary, whatever its actions' shape, is "
+                "one weighted forward naming the monolith and the canary, with integer weights summing to 100 and "
+                "the canary's weight an allowed step (a test route requiring the test header excepted).",
+    resource_types=[LISTENER_RULE, LISTENER],
     check=_check_weights,
-    remediation="set canaryWeight to one of the allowed steps; keep the monolith's weight at 100 - canaryWeight "
-                "and tag the rule with the canary target group's name.",
+    remediation="route to the canary only through the weighted rule: set canaryWeight to one of the allowed steps, "
+                "keep the monolith's weight at 100 - canaryWeight, and tag the rule with the canary target group's "
+                "name.",
     severity=Severity.HIGH,
     config=CANARY_SCHEMA,
 )
@@ -356,10 +329,11 @@ canary_guardrails = stack_policy(
     name="canary-guardrails",
     area="canary",
     description="Before the canary gets traffic, its target group health-checks the configured path, alarms with "
-                "actions watch its 5xx rate and p95 latency, and the ECS service rolls back failed deployments.",
+                "actions watch its 5xx rate and p95 latency, the ECS service rolls back failed deployments, and "
+                "only one rule or listener sends ordinary traffic to it.",
     check=_check_guardrails,
     remediation="keep canaryWeight at 0 until the health check, both alarms (with alarmActions) and the "
-                "circuit breaker are in the stack.",
+                "circuit breaker are in the stack, and route to the canary through the one weighted rule.",
     severity=Severity.HIGH,
     config={
         **{k: v for k, v in CANARY_SCHEMA.items() if k != "allowedSteps"},

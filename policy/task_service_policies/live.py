@@ -1,8 +1,9 @@
 """Reads the listener rule's current forward weights from AWS (or whatever `AWS_ENDPOINT_URL` points at).
 
 Kept apart from the policy so the reading can be tested on its own and swapped in tests. Every failure becomes
-`LiveStateUnavailable` with a reason a person can act on; timeouts are short and retries off, so an unreachable
-endpoint answers within a couple of seconds instead of stalling a preview.
+`LiveStateUnavailable` with a reason a person can act on (`LiveStateDenied` when AWS refuses the identity);
+timeouts are short and retries off, so an unreachable endpoint answers within a couple of seconds instead of
+stalling a preview. `client` builds the same short-timeout clients for the health gate's reads.
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ class LiveStateUnavailable(Exception):
         self.reason = reason
 
 
+class LiveStateDenied(LiveStateUnavailable):
+    """AWS refused this identity the read: `permission` is the IAM action it lacks."""
+
+    def __init__(self, reason: str, permission: str) -> None:
+        super().__init__(reason)
+        self.permission = permission
+
+
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
+          "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"}
+
+
 @dataclass(frozen=True)
 class LiveRule:
     arn: str
@@ -36,9 +49,9 @@ def region_of(arn: str) -> str:
     return parts[3]
 
 
-@functools.lru_cache(maxsize=8)
-def _client(region: str, timeout: float, env_key: tuple[Optional[str], ...]) -> Any:
-    """One client per region and AWS environment: building one costs more than the calls it makes."""
+@functools.lru_cache(maxsize=32)
+def _client(service: str, region: str, timeout: float, env_key: tuple[Optional[str], ...]) -> Any:
+    """One client per service, region and AWS environment: building one costs more than the calls it makes."""
     import boto3
     from botocore.config import Config
 
@@ -47,11 +60,19 @@ def _client(region: str, timeout: float, env_key: tuple[Optional[str], ...]) -> 
         read_timeout=timeout,
         retries={"total_max_attempts": 1, "mode": "standard"},
     )
-    return boto3.session.Session().client("elbv2", region_name=region, config=config)
+    # Any: the service is chosen at run time, and boto3's stubs type `client` only per literal service name.
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=region, config=config)
 
 
-_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", "AWS_ACCESS_KEY_ID",
-             "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", "AWS_ENDPOINT_URL_CLOUDWATCH",
+             "AWS_ENDPOINT_URL_SSM", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+             "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+def client(service: str, region: str, timeout: float) -> Any:
+    """A client with short timeouts and no retries, for the current AWS environment."""
+    return _client(service, region, timeout, tuple(os.environ.get(k) for k in _ENV_KEYS))
 
 
 def _targets(actions: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
@@ -81,16 +102,21 @@ def read_live_rule(listener_arn: str, priority: int, timeout: float = 1.5) -> Op
     from botocore.exceptions import BotoCoreError, ClientError
 
     region = region_of(listener_arn)
+    permission = "elasticloadbalancing:DescribeRules"
     try:
-        client = _client(region, timeout, tuple(os.environ.get(k) for k in _ENV_KEYS))
-        found = _find_rule(client, listener_arn, priority)
+        elbv2 = client("elbv2", region, timeout)
+        found = _find_rule(elbv2, listener_arn, priority)
         if found is None:
             return None
-        described = client.describe_tags(ResourceArns=[found["RuleArn"]]).get("TagDescriptions", [])
+        permission = "elasticloadbalancing:DescribeTags"
+        described = elbv2.describe_tags(ResourceArns=[found["RuleArn"]]).get("TagDescriptions", [])
         tags = {t["Key"]: t["Value"] for d in described for t in d.get("Tags", [])}
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "ClientError")
-        raise LiveStateUnavailable(f"AWS answered {code} for listener {listener_arn}: {err}") from err
+        reason = f"AWS answered {code} for listener {listener_arn}: {err}"
+        if code in DENIED or err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+            raise LiveStateDenied(reason, permission) from err
+        raise LiveStateUnavailable(reason) from err
     except BotoCoreError as err:
         raise LiveStateUnavailable(f"{type(err).__name__}: {err}") from err
     except Exception as err:  # noqa: BLE001 - a policy must report, not crash the preview

@@ -18,7 +18,7 @@ import yaml
 from policy_support import POLICY_DIR, ROOT
 from task_service import canary
 from task_service.naming import Naming, Role
-from task_service_policies import ALL_POLICIES
+from task_service_policies.pack import ALL_POLICIES
 
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in ROOT.glob("Pulumi.*.yaml"))
@@ -42,10 +42,26 @@ def stack_config(stack: str) -> dict[str, dict[str, Any]]:
     return {name: value if isinstance(value, dict) else {"enforcementLevel": value} for name, value in raw.items()}
 
 
+def domain_values(naming: Naming) -> dict[str, Any]:
+    """Config keys whose value the domain package defines exactly, for the stack `naming` names."""
+    return {
+        "allowedSteps": list(canary.STEPS),
+        "canaryTagKey": canary.CANARY_TAG,
+        "testRouteHeaderName": canary.TEST_ROUTE_HEADER,
+        "ecsCluster": naming.of(Role.CLUSTER),
+        "ecsService": naming.of(Role.SERVICE),
+        "alarmNames": naming.alarm_names(),
+        "loadTestParameter": naming.of(Role.LOADTEST_RESULT),
+    }
+
+
 def test_every_stack_is_checked_and_canary_policies_take_the_keys() -> None:
     assert {"dev", "prod"} <= set(STACKS)
-    assert len(takers("allowedSteps")) == 2 and len(takers("canaryTagKey")) == len(takers("canaryNamePattern")) == 3
+    assert len(takers("allowedSteps")) == 2
+    assert len(takers("canaryTagKey")) == len(takers("canaryNamePattern")) == len(takers("testRouteHeaderName")) == 4
     assert takers("serviceNamePattern") == ["canary-guardrails"]
+    for key in ("ecsCluster", "ecsService", "alarmNames", "loadTestParameter"):
+        assert takers(key) == ["alb-canary-health-gate"], key
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -53,7 +69,7 @@ def test_stack_config_states_the_domain_values(stack: str) -> None:
     config = stack_config(stack)
     naming = Naming.for_stack(PROJECT, stack)
     wrong: dict[str, Any] = {}
-    for key, expected in (("allowedSteps", list(canary.STEPS)), ("canaryTagKey", canary.CANARY_TAG)):
+    for key, expected in domain_values(naming).items():
         for name in takers(key):
             if config.get(name, {}).get(key) != expected:
                 wrong[f"{name}.{key}"] = config.get(name, {}).get(key)
@@ -71,8 +87,9 @@ def test_literal_reads_only_anchored_literals() -> None:
 
 
 def test_pack_defaults_are_the_domain_values() -> None:
-    """Called without a stack config, the pack still rolls out in the domain's steps and reads its tag."""
-    for key, expected in (("allowedSteps", list(canary.STEPS)), ("canaryTagKey", canary.CANARY_TAG)):
+    """Called without a stack config, the pack rolls out in the domain's steps, reads its tag and header, and
+    gates on the seed stack's (prod's) own names."""
+    for key, expected in domain_values(Naming.for_stack(PROJECT, "prod")).items():
         for policy in ALL_POLICIES:
             if policy.config_schema and key in policy.config_schema.properties:
                 assert policy.config_schema.properties[key]["default"] == expected, (policy.name, key)

@@ -11,7 +11,7 @@ import pytest
 from pulumi_policy import StackValidationPolicy
 
 from policy_support import POLICY_DIR
-from task_service_policies import ALL_POLICIES
+from task_service_policies.pack import ALL_POLICIES
 
 LEVELS = {"advisory", "mandatory", "remediate", "disabled"}
 BY_NAME = {p.name: p for p in ALL_POLICIES}

@@ -149,12 +149,14 @@ def _pointed_at(alb: Alb, weight: int) -> dict[str, Any]:
 def test_jump_from_5_to_50_is_caught(moto_pack: PolicyPackServer, alb: Alb) -> None:
     alb.route(5)
     result = moto_pack.preview(recorded("prod", _pointed_at(alb, 50)))
-    assert names(result, "mandatory") == {"alb-canary-progression"}
+    assert names(result, "mandatory") == {"alb-canary-progression", "alb-canary-health-gate"}
     assert result.not_applicable == []
-    assert any("live at 5%" in d.message for d in result.mandatory)
+    assert any("live at 5%" in d.message for d in result.for_policy("alb-canary-progression"))
 
 
-def test_next_step_from_5_passes(moto_pack: PolicyPackServer, alb: Alb) -> None:
+def test_next_step_from_5_is_up_to_the_health_gate(moto_pack: PolicyPackServer, alb: Alb) -> None:
+    """One step up is a valid progression; with no metrics in the account the gate holds it (missing data)."""
     alb.route(5)
     result = moto_pack.preview(recorded("prod", _pointed_at(alb, 25)))
-    assert result.mandatory == [] and result.not_applicable == []
+    assert names(result, "mandatory") == {"alb-canary-health-gate"} and result.not_applicable == []
+    assert any("missing data" in d.message for d in result.mandatory)

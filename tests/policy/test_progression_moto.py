@@ -29,7 +29,7 @@ def test_reader_sees_weights_and_tags(alb: Alb) -> None:
 def _verdict(pack: PolicyPackServer, alb: Alb, desired: int) -> bool:
     """True when the pack lets `desired` through; never not-applicable while the endpoint answers."""
     result = pack.analyze_resource(alb.desired(desired))
-    assert result.not_applicable == [], result.not_applicable
+    assert result.not_applicable_for("alb-canary-progression") == [], result.not_applicable
     found = result.for_policy("alb-canary-progression")
     assert all(d.enforcement_level == "mandatory" for d in found)
     return not found
@@ -70,8 +70,8 @@ def test_unknown_listener_is_not_applicable_with_reason(moto_pack: PolicyPackSer
     assert result.for_policy("alb-canary-progression") == []
     with pytest.raises(live.LiveStateUnavailable, match="ListenerNotFound"):
         live.read_live_rule(desired.properties["listenerArn"], 10)
-    [na] = result.not_applicable
-    assert na.policy_name == "alb-canary-progression" and "ListenerNotFound" in na.reason
+    [na] = result.not_applicable_for("alb-canary-progression")
+    assert "ListenerNotFound" in na.reason
 
 
 def test_switching_live_reads_off(moto_pack: PolicyPackServer) -> None:
@@ -93,6 +93,19 @@ def test_no_credentials_is_not_applicable(moto_endpoint: str, tmp_path: Any) -> 
     with PolicyPackServer(POLICY_DIR, project="task-service", stack="prod", env=env) as pack:
         pack.configure(POLICY_DIR / "config" / "prod.json")
         result = pack.analyze_resource(f.resource(f.LISTENER_RULE, "task-service-rule", f.listener_rule(5)))
-    [na] = result.not_applicable
-    assert "NoCredentialsError" in na.reason
+    assert {na.policy_name for na in result.not_applicable} == {"alb-canary-progression", "alb-canary-health-gate"}
+    assert all("NoCredentialsError" in na.reason for na in result.not_applicable)
     assert result.mandatory == []
+
+
+@pytest.mark.parametrize("actions", [
+    lambda task: [{"type": "forward", "targetGroupArn": task}],
+    lambda task: [{"type": "forward", "forward": {"targetGroups": [{"arn": task, "weight": 1}]}}],
+], ids=["plain forward", "one-group forward"])
+def test_any_shape_is_judged_against_the_live_weight(moto_pack: PolicyPackServer, alb: Alb, actions: Any) -> None:
+    """A rule sending everything to the canary is a jump to 100%, whatever its actions look like."""
+    alb.route(5)
+    desired = alb.desired(5)
+    desired.properties["actions"] = actions(alb.task_arn)
+    [diag] = moto_pack.analyze_resource(desired).for_policy("alb-canary-progression")
+    assert "the canary is live at 5%; it may rise one step at a time, to 25%, not 100%" in diag.message

@@ -25,7 +25,7 @@ from preview.engine import RecordedResource
 from preview.pack_process import PolicyPackError
 from preview.policy_config import PolicyConfigError
 from preview.wire import UNKNOWN, UNKNOWN_BOOL, secret
-from task_service_policies import ALL_POLICIES
+from task_service_policies.pack import ALL_POLICIES
 
 
 @contextmanager
@@ -63,6 +63,10 @@ def test_configure_fills_schema_defaults_and_stack_file(prod_pack: PolicyPackSer
     assert prod["multi-az"]["enforcementLevel"] == "mandatory"
     assert dev_pack.config["multi-az"]["enforcementLevel"] == "advisory"
     assert dev_pack.config["alb-canary-progression"]["enforcementLevel"] == "disabled"
+    gate = prod["alb-canary-health-gate"]
+    assert gate["enforcementLevel"] == "mandatory" and gate["properties"]["requireLoadTest"] is True
+    assert gate["properties"]["soakMinutes"] == 30 and gate["properties"]["maxP95Ms"] == 500
+    assert dev_pack.config["alb-canary-health-gate"]["enforcementLevel"] == "disabled"
     assert dev_pack.config["ecs-autoscaling-capacity"]["properties"]["maximumCapacity"] == 4
 
 
@@ -95,7 +99,7 @@ def test_violation_over_the_wire(prod_pack: PolicyPackServer) -> None:
     assert diag.description == "RDS instances encrypt storage with a customer-managed KMS key."
     assert diag.message.startswith(diag.description + "\n")
     assert "Remediation: " in diag.message
-    assert diag.policy_pack_name == "task-service-policies" and diag.policy_pack_version == "0.1.0"
+    assert diag.policy_pack_name == "task-service-policies" and diag.policy_pack_version == "0.2.0"
 
 
 def test_unencrypted_log_group_and_topic_over_the_wire(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer) -> None:

@@ -9,7 +9,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 import policy_factories as f
 from policy_harness import run, run_stack
-from task_service_policies import canary, live
+from task_service_policies import canary, live, routing
 
 MONO = f.MONOLITH_TG_ARN
 TASK = f.TASK_TG_ARN
@@ -19,16 +19,19 @@ OTHER = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/ot
 # identification
 
 @pytest.mark.parametrize("arns,tag,expected", [
-    ([MONO, TASK], "task-service-tg", 1),
-    ([TASK, MONO], "task-service-tg", 0),
-    ([MONO, None], "task-service-tg", 1),  # unknown ARN during preview: the new group
+    ([MONO, TASK], "task-service-tg", {1}),
+    ([TASK, MONO], "task-service-tg", {0}),
+    ([MONO, None], "task-service-tg", {1}),  # unknown ARN during preview: the new group
     ([None, None], "task-service-tg", None),  # two unknowns: cannot tell
-    ([MONO, OTHER], "task-service-tg", None),  # tag names a group that is not there
-    ([MONO, TASK], None, 1),  # no tag: the name pattern decides
-    ([MONO, None], None, 1),
+    ([MONO, OTHER], "task-service-tg", set()),  # neither is the canary
+    ([MONO, TASK], None, {1}),  # no tag: the name pattern decides
+    ([MONO, None], None, {1}),
+    ([None], None, {0}),  # a lone unknown group may be the canary being created
+    ([MONO, TASK], "myteacher-app-tg", {0, 1}),  # a tag naming the monolith cannot hide the real canary
 ])
-def test_identify_canary(arns: list[Optional[str]], tag: Optional[str], expected: Optional[int]) -> None:
-    assert canary.identify_canary(arns, tag, "^task-service-tg$") == expected
+def test_canary_indexes(arns: list[Optional[str]], tag: Optional[str], expected: Optional[set[int]]) -> None:
+    found = routing.canary_indexes(arns, tag, "^task-service-tg$")
+    assert (None if found is None else set(found)) == expected
 
 
 def test_alb_legacy_token_is_checked() -> None:
@@ -55,7 +58,8 @@ def _rule_with(groups: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
     ([{"arn": MONO, "weight": 90}, {"arn": TASK, "weight": 5}], "= 95; they must sum to 100"),
     ([{"arn": MONO, "weight": 94.5}, {"arn": TASK, "weight": 5.5}], "not whole numbers"),
     ([{"arn": MONO, "weight": 95}, {"arn": TASK}], "explicit weight"),
-    ([{"arn": MONO, "weight": 50}, {"arn": TASK, "weight": 25}, {"arn": OTHER, "weight": 25}], "names 3 target groups"),
+    ([{"arn": MONO, "weight": 50}, {"arn": TASK, "weight": 25}, {"arn": OTHER, "weight": 25}],
+     "sends 25% of its traffic to the canary 'task-service-tg' through a forward naming 3 target groups"),
     ([{"arn": MONO, "weight": 50}, {"arn": OTHER, "weight": 50}], "cannot tell which target group is the canary"),
 ])
 def test_bad_splits(groups: list[dict[str, Any]], expected: str) -> None:
@@ -66,10 +70,11 @@ def test_bad_splits(groups: list[dict[str, Any]], expected: str) -> None:
 def test_canary_tag_key_and_pattern_are_configurable() -> None:
     props = f.listener_rule(25, task_arn=TASK, tags={"Canary": "task-service-tg"})
     assert run(canary.alb_canary_weights, f.LISTENER_RULE, props, config={"canaryTagKey": "Canary"}).ok
-    # No tag at all and a pattern that matches nothing known: the unknown-ARN rule does not apply (ARNs are known).
+    # No tag: the pattern alone decides; pointed at the monolith's group, that group's 75% is judged.
     props = f.listener_rule(25, task_arn=TASK, tags={})
-    outcome = run(canary.alb_canary_weights, f.LISTENER_RULE, props, config={"canaryNamePattern": "^nope$"})
-    assert any("cannot tell" in m for m in outcome.messages)
+    outcome = run(canary.alb_canary_weights, f.LISTENER_RULE, props, config={"canaryNamePattern": "^myteacher-app-tg$"})
+    assert any("'myteacher-app-tg' gets 75%, which is not an allowed step" in m for m in outcome.messages)
+    assert run(canary.alb_canary_weights, f.LISTENER_RULE, props, config={"canaryNamePattern": "^nope$"}).ok
 
 
 def test_custom_steps() -> None:
@@ -181,7 +186,7 @@ def test_unknown_weight_defers_to_the_engine(live_state: dict[str, Any]) -> None
 
 def test_progression_skips_rules_without_a_split(live_state: dict[str, Any]) -> None:
     outcome = run(canary.alb_canary_progression, f.LISTENER_RULE, _rule_with([{"arn": MONO, "weight": 100}]))
-    assert outcome.not_applicable and "no two-way weighted forward" in outcome.not_applicable
+    assert outcome.not_applicable and "does not route to the canary" in outcome.not_applicable
 
 
 def test_unreachable_endpoint_answers_fast(unreachable_aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from task_service import contract
 from tests import pgserver
+from tests.moto_percentiles import taught as taught_percentiles
 from tests.runbook import moto_stack
 
 REGION = moto_stack.program_outputs()[contract.REGION.name]
@@ -25,7 +26,7 @@ REGION = moto_stack.program_outputs()[contract.REGION.name]
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto logs every request and its 500s
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, taught_percentiles():
         patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # EC2 resets 20x faster without the AMI catalogue
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()

@@ -14,7 +14,6 @@ import os
 import urllib.request
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -119,12 +118,6 @@ class Stack:
         cluster, service = self.value(contract.CLUSTER_NAME), self.value(contract.SERVICE_NAME)
         found: dict[str, Any] = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
         return found
-
-    def record_loadtest(self, *, passed: bool, hours_ago: float = 1.0) -> None:
-        """A load test result in the stack's SSM parameter, as `runbook loadtest` writes it (only the fields readers use)."""
-        finished = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
-        result = {"passed": passed, "finishedAt": finished.strftime("%Y-%m-%dT%H:%M:%SZ"), "p95Ms": 120.0, "errorRatePercent": 0.2, "requests": 3000}
-        self.client("ssm").put_parameter(Name=self.value(contract.LOADTEST_RESULT_PARAMETER), Value=json.dumps(result), Type="String", Overwrite=True)
 
     def pending_versions(self, secret: Output) -> list[str]:
         """Versions of `secret` staged AWSPENDING but not AWSCURRENT: what a rotation that did not finish leaves."""

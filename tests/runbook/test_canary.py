@@ -1,21 +1,21 @@
-"""`canary status`: gate logic on explicit numbers, and the live read against moto."""
+"""`canary status`: the pack's health gate on the live moto stack, the soak progress, and the next step."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runbook.alb import dimension_load_balancer, dimension_target_group
-from runbook.canary import Metric, Metrics, allowed, deploy_command, gate_checks
+from runbook.canary import deploy_command, thresholds_from
 from runbook.cli import main
-from runbook.report import Status
+from runbook.errors import BadInput
+from runbook.pack import health_gate
 from task_service import contract
 from task_service.canary import next_step
-from tests.runbook import moto_stack
-
-HEALTHY = Metrics(Metric(1000), Metric(0.5), Metric(180.0), Metric(40.0), Metric(55.0))
+from tests.runbook import canary_story, moto_stack
 
 
 def test_steps_follow_the_plan() -> None:
@@ -23,65 +23,13 @@ def test_steps_follow_the_plan() -> None:
     assert next_step(10) == 25
 
 
-@pytest.mark.parametrize(
-    ("metrics", "failing"),
-    [
-        (HEALTHY, []),
-        (Metrics(Metric(1000), Metric(1.0), Metric(180.0), Metric(40.0), Metric(55.0)), ["error rate"]),
-        (Metrics(Metric(1000), Metric(0.1), Metric(500.0), Metric(40.0), Metric(55.0)), ["p95 latency"]),
-        (Metrics(Metric(1000), Metric(0.1), Metric(100.0), Metric(70.0), Metric(80.0)), ["cpu", "memory"]),
-    ],
-)
-def test_gates_are_strict_upper_bounds(metrics: Metrics, failing: list[str]) -> None:
-    checks = gate_checks(25, metrics)
-    assert [c.name for c in checks if c.status is Status.FAIL] == failing
-    assert allowed(checks) is (not failing)
-
-
-def test_a_gate_without_data_blocks_the_next_step() -> None:
-    metrics = Metrics(Metric(1000), Metric(0.1), Metric(None, "no p95"), Metric(40.0), Metric(55.0))
-    checks = gate_checks(5, metrics)
-    assert next(c for c in checks if c.name == "p95 latency").status is Status.NA
-    assert not allowed(checks)
-
-
-def test_traffic_gates_do_not_apply_at_zero_percent() -> None:
-    no_traffic = Metrics(Metric(None), Metric(None, "no requests"), Metric(None, "no p95"), Metric(30.0), Metric(40.0))
-    assert allowed(gate_checks(0, no_traffic))
-    assert not allowed(gate_checks(5, no_traffic))
-
-
 def test_cloudwatch_dimensions_come_from_the_arns() -> None:
     listener = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener/app/myteacher-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
     group = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/task-service-tg/73e2d6bc24d8a067"
     assert dimension_load_balancer(listener) == "app/myteacher-alb/50dc6c495c0c9188"
     assert dimension_target_group(group) == "targetgroup/task-service-tg/73e2d6bc24d8a067"
-
-
-def _put(stack: moto_stack.Stack, namespace: str, name: str, dimensions: dict[str, str], values: list[float]) -> None:
-    now = datetime.now(timezone.utc)
-    stack.client("cloudwatch").put_metric_data(
-        Namespace=namespace,
-        MetricData=[
-            {"MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()], "Timestamp": now - timedelta(minutes=i + 1), "Value": value}
-            for i, value in enumerate(values)
-        ],
-    )
-
-
-def _ecs_metrics(stack: moto_stack.Stack, cpu: list[float], memory: list[float]) -> None:
-    ecs = {"ClusterName": stack.value(contract.CLUSTER_NAME), "ServiceName": stack.value(contract.SERVICE_NAME)}
-    _put(stack, "AWS/ECS", "CPUUtilization", ecs, cpu)
-    _put(stack, "AWS/ECS", "MemoryUtilization", ecs, memory)
-
-
-def _alb_metrics(stack: moto_stack.Stack, requests: list[float], errors: list[float]) -> None:
-    alb = {
-        "LoadBalancer": dimension_load_balancer(stack.value(contract.LISTENER_ARN)),
-        "TargetGroup": dimension_target_group(stack.value(contract.TARGET_GROUP_ARN)),
-    }
-    _put(stack, "AWS/ApplicationELB", "RequestCount", alb, requests)
-    _put(stack, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, errors)
+    with pytest.raises(BadInput, match="listenerArn: .* is not an ALB listener ARN"):
+        dimension_load_balancer(group)
 
 
 def _rows(text: str) -> dict[str, tuple[str, str]]:
@@ -93,64 +41,98 @@ def _rows(text: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_at_fifty_percent_reads_rates_and_blocks_without_p95(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    _alb_metrics(stack, requests=[300, 500, 200], errors=[3, 2, 0])
-    _ecs_metrics(stack, cpu=[20, 45, 30], memory=[50, 60])
-    code = main(["canary", "status", "--outputs", outputs_file(stack.outputs)])
-    text = capsys.readouterr().out
+def status(outputs_file: Any, stack: moto_stack.Stack, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = main(["canary", "status", "--outputs", outputs_file(stack.outputs), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_a_healthy_soak_allows_the_next_step(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    canary_story.telemetry(stack).soaked(50)
+    canary_story.all_alarms_ok(stack)
+    code, text = status(outputs_file, stack, capsys)
     rows = _rows(text)
+    assert code == 0, text
+    assert "soak: 30 of 30 minutes at 50%" in text
+    assert rows["p95 latency"] == ("PASS", "240 ms (gate < 500 ms)")
+    assert rows["p50 latency"] == ("PASS", "150 ms (gate < 200 ms)")
+    assert rows["cpu"] == ("PASS", "40% peak (gate < 70%)")
+    assert rows["alarms"] == ("PASS", "none of 9 in ALARM")
+    assert "gate thresholds: policy/config/prod.json (alb-canary-health-gate), soak window 30 minutes" in text
+    assert f"next step: 50% -> 100%: ALLOWED\n  {deploy_command('prod', 100)}" in text
+
+
+def test_the_soak_progress_is_read_back_from_cloudwatch(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    built = moto_stack.build(monkeypatch, canary_weight=5)
+    story = canary_story.telemetry(built)
+    story.minutes(1, 20, weight=5)
+    story.minutes(21, 40, weight=0)
+    code, text = status(outputs_file, built, capsys)
+    soak = _rows(text)["soak"]
+    assert code == 1 and soak[0] == "FAIL"
+    done = int(soak[1].split(" of ")[0])
+    assert 17 <= done <= 19 and f"soak: {done} of 30 minutes at 5% (at " in text
+    assert "next step: 5% -> 25%: NOT ALLOWED" in text
+    assert "blocked by: soak. Watch the step: python -m runbook canary watch --stack prod --outputs" in text
+    assert f"when it ends healthy: {deploy_command('prod', 25)}" in text
+    assert "to go back instead: python -m runbook rollback --stack prod --outputs " in text
+
+
+def test_a_breached_gate_blocks(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    canary_story.telemetry(stack).soaked(50, error_percent=2.0)
+    code, text = status(outputs_file, stack, capsys)
     assert code == 1
-    assert rows["error rate"] == ("PASS", "0.50% (gate < 1%)")
-    assert rows["cpu"] == ("PASS", "45.00% (gate < 70%)")
-    assert rows["memory"] == ("PASS", "60.00% (gate < 80%)")
-    assert rows["p95 latency"][0] == "N/A" and "no p95" in rows["p95 latency"][1]
-    assert "next step: 50% -> 100%: NOT ALLOWED" in text
-    assert "blocked by: p95 latency" in text
-    assert deploy_command("prod", 100) in text
+    assert _rows(text)["error rate"] == ("FAIL", "2% of 6000 requests (gate < 1%)")
+    assert "blocked by: error rate" in text
 
 
-def test_high_error_rate_fails_the_gate(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    _alb_metrics(stack, requests=[100, 100], errors=[5, 0])
-    _ecs_metrics(stack, cpu=[20], memory=[30])
-    assert main(["canary", "status", "--outputs", outputs_file(stack.outputs)]) == 1
-    assert _rows(capsys.readouterr().out)["error rate"] == ("FAIL", "2.50% (gate < 1%)")
+def test_missing_data_blocks_as_not_available(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    canary_story.telemetry(stack).soaked(50, latency_ms=())
+    code, text = status(outputs_file, stack, capsys)
+    status_p95, detail = _rows(text)["p95 latency"]
+    assert code == 1 and status_p95 == "N/A" and "CloudWatch returned no TargetResponseTime p95" in detail
 
 
-def test_at_zero_percent_with_healthy_service_allows_five(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_at_zero_percent_healthy_targets_and_a_load_test_allow_five(aws_env: str, monkeypatch: pytest.MonkeyPatch,
+                                                                     outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     built = moto_stack.build(monkeypatch, canary_weight=0)
-    _ecs_metrics(built, cpu=[10, 12], memory=[30, 31])
-    built.record_loadtest(passed=True)
+    canary_story.all_alarms_ok(built)
     before = built.rule_weights()
-    assert main(["canary", "status", "--outputs", outputs_file(built.outputs)]) == 0
-    text = capsys.readouterr().out
-    assert "next step: 0% -> 5%: ALLOWED" in text
-    assert f"  {deploy_command('prod', 5)}" in text
+    code, text = status(outputs_file, built, capsys)
+    assert code == 1 and _rows(text)["load test"][0] == "N/A"  # prod requires a load test before the first step
+    canary_story.load_test(built)
+    code, text = status(outputs_file, built, capsys)
+    assert code == 0, text
+    assert _rows(text)["targets"] == ("PASS", f"2/2 healthy in {dimension_target_group(built.value(contract.TARGET_GROUP_ARN))}")
+    assert f"next step: 0% -> 5%: ALLOWED\n  {deploy_command('prod', 5)}" in text
     assert built.rule_weights() == before
-    assert _rows(text)["load test"][0] == "PASS"
-
-
-@pytest.mark.parametrize(
-    "result,detail",
-    [(None, "no result in /task-service/loadtest/result"), ((False, 1.0), "FAILED 1.0 h ago"), ((True, 30.0), "older than 24 h")],
-)
-def test_at_zero_percent_the_load_test_gates_the_first_step(
-    aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str], result: tuple[bool, float] | None, detail: str
-) -> None:
-    built = moto_stack.build(monkeypatch, canary_weight=0)
-    _ecs_metrics(built, cpu=[10], memory=[30])
-    if result is not None:
-        built.record_loadtest(passed=result[0], hours_ago=result[1])
-    assert main(["canary", "status", "--outputs", outputs_file(built.outputs)]) == 1
-    text = capsys.readouterr().out
-    status, shown = _rows(text)["load test"]
-    assert status == "FAIL" and detail in shown
-    assert "next step: 0% -> 5%: NOT ALLOWED" in text and "blocked by: load test." in text
 
 
 def test_live_weight_off_config_blocks(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     stack.set_rule_weight(0)
-    _ecs_metrics(stack, cpu=[10], memory=[30])
-    assert main(["canary", "status", "--outputs", outputs_file(stack.outputs)]) == 1
-    status, detail = _rows(capsys.readouterr().out)["live weight == configured"]
-    assert status == "FAIL" and "live 0%, configured 50%" in detail
+    code, text = status(outputs_file, stack, capsys)
+    state, detail = _rows(text)["live weight == configured"]
+    assert code == 1 and state == "FAIL" and "live 0%, configured 50%" in detail
     assert "pulumi config set canaryWeight 0 -s prod" in detail
+
+
+def test_a_shorter_window_and_bad_windows(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    canary_story.telemetry(stack).minutes(1, 12, weight=50)
+    code, text = status(outputs_file, stack, capsys, "--window-minutes", "10")
+    assert code == 0 and "soak: 10 of 10 minutes at 50%" in text
+    assert main(["canary", "status", "--outputs", outputs_file(stack.outputs), "--window-minutes", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --window-minutes must be within 1..1440, got 0."
+
+
+def test_thresholds_come_from_the_stack_policy_config(tmp_path: Path) -> None:
+    assert thresholds_from(tmp_path / "absent.json") == health_gate.Thresholds.from_config()
+    path = tmp_path / "prod.json"
+    path.write_text(json.dumps({health_gate.POLICY_NAME: {"soakMinutes": 45, "maxP95Ms": 300, "enforcementLevel": "mandatory"}}))
+    found = thresholds_from(path)
+    assert (found.soak_minutes, found.max_p95_ms, found.max_cpu) == (45, 300.0, 70.0)
+    path.write_text(json.dumps({health_gate.POLICY_NAME: {"soakMinutes": "half an hour"}}))
+    with pytest.raises(BadInput, match=r"prod.json: alb-canary-health-gate.soakMinutes: 'half an hour' is not of type 'integer'"):
+        thresholds_from(path)
+    path.write_text("{not json")
+    with pytest.raises(BadInput, match="cannot be read as a policy config"):
+        thresholds_from(path)
