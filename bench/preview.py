@@ -28,25 +28,30 @@ from preview.analyzer_requests import resources_from_recording  # noqa: E402
 from preview.engine import run_program  # noqa: E402
 
 SYNTHETIC = '''
+import pulumi_aws as aws
 import stack_config
-from components import AlbRoute, AlbRouteArgs, FargateService, FargateServiceArgs
+from components import AlbRoute, AlbRouteArgs, FargateService, FargateServiceArgs, RouteSettings
+from task_service.naming import Naming
 
 cfg = stack_config.load()
+topic = "arn:aws:sns:ap-northeast-1:123456789012:t"
+key = "arn:aws:kms:ap-northeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+secret = aws.secretsmanager.Secret("app-secret", name="app")
+version = aws.secretsmanager.SecretVersion("app-secret-version", secret_id=secret.id, secret_string="{{}}")
 for i in range({n}):
+    naming = Naming(f"svc{{i}}")
     route = AlbRoute(f"route{{i}}", AlbRouteArgs(
-        vpc_id=cfg.network.vpc_id, listener_arn=cfg.monolith.listener_arn,
-        monolith_target_group_arn=cfg.monolith.target_group_arn, canary_weight=0, alarm_topic_arn="arn:aws:sns:ap-northeast-1:123456789012:t",
-        priority=100 + i, target_group_name=f"svc{{i}}-tg"))
+        settings=RouteSettings(priority=100 + i), naming=naming, vpc_id=cfg.network.vpc_id,
+        listener_arn=cfg.monolith.listener_arn, monolith_target_group_arn=cfg.monolith.target_group_arn,
+        canary_weight=0, alarm_topic_arn=topic))
     FargateService(f"svc{{i}}", FargateServiceArgs(
-        service=cfg.service, autoscaling=cfg.autoscaling, cognito=cfg.cognito, region=cfg.region,
+        service=cfg.service, autoscaling=cfg.autoscaling, cognito=cfg.cognito, naming=naming, region=cfg.region,
+        cluster_arn=f"arn:aws:ecs:ap-northeast-1:123456789012:cluster/svc{{i}}", cluster_name=f"svc{{i}}",
         vpc_id=cfg.network.vpc_id, subnet_ids=cfg.network.service_subnet_ids,
         alb_security_group_id=cfg.monolith.alb_security_group_id, target_group_arn=route.target_group.arn,
         listener_rule=route.listener_rule, db_host="db.example.internal", db_port=5432, db_name="task_service",
-        db_secret_arn="arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db-AbCdEf",
-        secrets_kms_key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        alarm_topic_arn="arn:aws:sns:ap-northeast-1:123456789012:t",
-        service_name=f"svc{{i}}", cluster_name=f"svc{{i}}-cluster", repository_name=f"svc{{i}}",
-        cognito_secret_name=f"svc{{i}}/cognito-config"))
+        app_db_secret_arn=secret.arn, app_db_secret_version=version, secrets_kms_key_arn=key, logs_kms_key_arn=key,
+        log_retention_days=365, recovery_window_days=30, alarm_topic_arn=topic))
 '''
 
 
