@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -29,7 +30,7 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
+    if not (math.isfinite(value) and value > 0):  # an infinite wait would not be bounded
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 

@@ -4,7 +4,8 @@ locust drives the service (`runbook/locustfile.py`), headless, in a process of i
 standard library for gevent, so this process never does. The run is bounded (duration plus a start and stop grace)
 and visible (a line every few seconds); the child dies with this process. The result is judged against the seed's
 thresholds (p95, error rate, and the throughput actually reached) and written as JSON to the stack's SSM parameter
-(`loadTestResultParameter`), where `canary status` and the policy pack's first step (0 -> 5) read it.
+(`loadTestResultParameter`), where the canary's health gate reads it at the first step (0 -> 5): `canary status`,
+`canary watch` and the policy pack's `alb-canary-health-gate`.
 
 Reaching the service: a stack with the test route (`testRoute.enabled`) gets every request sent with the
 `X-Task-Service-Test` header, whose value is read from Secrets Manager; without it, only a stack whose service already
@@ -19,6 +20,7 @@ stack's DMS task could still replicate into the tables those writes would land i
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -78,10 +80,13 @@ def parse_duration(text: str) -> int:
 
 
 def check_plan(plan: Plan) -> None:
+    """Values no run could use are bad input (a NaN or infinite rate or timeout too)."""
     if not re.fullmatch(r"https?://[^\s/]+", plan.url.rstrip("/")):
         raise BadInput(f"--url must be the service's base URL such as https://api.example.com, got {plan.url!r}.")
-    if plan.users < 1 or plan.rps <= 0:
-        raise BadInput(f"--users must be at least 1 and --rps above 0, got {plan.users} and {plan.rps:g}.")
+    if plan.users < 1 or not (math.isfinite(plan.rps) and plan.rps > 0):
+        raise BadInput(f"--users must be at least 1 and --rps a number above 0, got {plan.users} and {plan.rps:g}.")
+    if not (math.isfinite(plan.timeout_seconds) and plan.timeout_seconds > 0):
+        raise BadInput(f"--timeout must be a number of seconds above 0, got {plan.timeout_seconds:g}.")
     bad = [p for p in plan.paths if not p.startswith("/")]
     if bad:
         raise BadInput(f"--path must start with '/', got {bad[0]!r}.")
@@ -305,7 +310,7 @@ def record(aws: Aws, out: Outputs, verdict: Verdict) -> str:
         document["errors"].pop()
         text = json.dumps(document, separators=(",", ":"))
     aws.client("ssm").put_parameter(Name=name, Value=text, Type="String", Overwrite=True,
-                                    Description="Last `runbook loadtest` result (read by canary status and the policy pack)")
+                                    Description="Last `runbook loadtest` result (read by the canary's health gate)")
     return name
 
 
@@ -328,6 +333,17 @@ def add_parser(commands: Any, common: Any) -> None:
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout (progress goes to stderr)")
 
 
+@dataclass
+class Request:
+    """The command line, resolved: the plan and where its headers come from."""
+
+    plan: Plan
+    auth_env: str | None = None
+    cognito_user: str | None = None
+    use_test_route: bool = True
+    record: bool = True
+
+
 def request_from(args: Any) -> Request:
     """The command line as a Request; BadInput for values no run could use."""
     body = None
@@ -342,17 +358,6 @@ def request_from(args: Any) -> Request:
     )
     check_plan(plan)
     return Request(plan, auth_env=args.auth_env, cognito_user=args.cognito_user, use_test_route=not args.no_test_route, record=not args.no_record)
-
-
-@dataclass
-class Request:
-    """The command line, resolved: the plan and where its headers come from."""
-
-    plan: Plan
-    auth_env: str | None = None
-    cognito_user: str | None = None
-    use_test_route: bool = True
-    record: bool = True
 
 
 def headers_for(request: Request, out: Outputs | None, aws: Aws | None) -> tuple[dict[str, str], bool]:

@@ -201,6 +201,8 @@ def test_writes_and_an_authorization_from_the_environment_without_a_stack(
         (["--duration", "soon"], "--duration must be a whole number of seconds or minutes"),
         (["--users", "0"], "--users must be at least 1"),
         (["--path", "api/tasks"], "--path must start with '/'"),
+        (["--rps", "nan"], "--rps a number above 0"),
+        (["--timeout", "0"], "--timeout must be a number of seconds above 0"),
         (["--auth-env", "LT_UNSET_VARIABLE"], "--auth-env LT_UNSET_VARIABLE: the environment variable is not set"),
     ],
 )
