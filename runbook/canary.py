@@ -6,7 +6,6 @@ canaryWeight N` + `pulumi up`), so this command only says whether that change is
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,8 +15,10 @@ from botocore.exceptions import ClientError
 from runbook.alb import dimension_load_balancer, dimension_target_group, read_rule
 from runbook.aws import Aws, error_text
 from runbook.errors import EXIT_FAILED, EXIT_OK
+from runbook.integrity import dsn
+from runbook.output import Invocation, Report
 from runbook.outputs import Outputs
-from runbook.report import Check, Status, table
+from runbook.report import CHECK_COLUMNS, Check, Status, records
 from runbook.verify import alarm_checks, target_health_checks
 from task_service import contract
 from task_service.canary import next_step
@@ -147,14 +148,26 @@ def fetch_metrics(out: Outputs, aws: Aws, window: timedelta) -> Metrics:
     return Metrics(Metric(requests, "" if requests else "no requests"), error_rate, p95, peak("CPUUtilization"), peak("MemoryUtilization"))
 
 
-def run(out: Outputs, aws: Aws, stack: str, window_minutes: int, emit: Callable[[str], Any] = print) -> int:
+def run(out: Outputs, aws: Aws, invocation: Invocation, window_minutes: int) -> Report:
     out.require(*NEEDS)
+    stack = invocation.stack
     monolith, service = out.string(contract.MONOLITH_TARGET_GROUP_ARN), out.string(contract.TARGET_GROUP_ARN)
     configured = out.integer(contract.CANARY_WEIGHT)
     rule = read_rule(aws.client("elbv2"), out.string(contract.LISTENER_RULE_ARN))
     live = rule.service_percent(service)
-    emit(f"listener rule: monolith {rule.weight(monolith)} / service {rule.weight(service)} -> service gets {live}%")
-    emit(f"configured {CONFIG_KEY}: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)")
+    report = Report()
+    report.say(
+        f"listener rule: monolith {rule.weight(monolith)} / service {rule.weight(service)} -> service gets {live}%",
+        monolithWeight=rule.weight(monolith),
+        serviceWeight=rule.weight(service),
+        livePercent=live,
+    )
+    report.say(
+        f"configured {CONFIG_KEY}: {configured}; window: last {window_minutes} minutes (hold each step {STEP_MINUTES} minutes)",
+        configuredPercent=configured,
+        windowMinutes=window_minutes,
+        holdMinutes=STEP_MINUTES,
+    )
 
     checks = [
         Check(
@@ -173,18 +186,34 @@ def run(out: Outputs, aws: Aws, stack: str, window_minutes: int, emit: Callable[
             checks += group(out, aws)
         except ClientError as err:
             checks.append(Check(group.__name__, Status.FAIL, error_text(err)))
-    emit(table(checks))
+    report.table("checks", CHECK_COLUMNS, records(checks))
+    _next(report, invocation, out, live, checks)
+    return report
 
+
+def _next(report: Report, invocation: Invocation, out: Outputs, live: int, checks: list[Check]) -> None:
+    """The verdict on the next step, and the commands for each way on: forward, back, or on to integrity."""
     upcoming = next_step(live)
     ok = allowed(checks)
+    report.exit_code = EXIT_OK if ok else EXIT_FAILED
+    blocking = [c.name for c in checks if c.status is not Status.PASS]
     if upcoming is None:
-        emit("canary complete: the service takes 100%. Next: `python -m runbook integrity`, then the end of migration.")
-        return EXIT_OK if ok else EXIT_FAILED
-    emit(f"next step: {live}% -> {upcoming}%: {'ALLOWED' if ok else 'NOT ALLOWED'}")
-    if ok:
-        emit(f"  {deploy_command(stack, upcoming)}")
-    else:
-        blocking = [c.name for c in checks if c.status is not Status.PASS]
-        emit(f"  blocked by: {', '.join(blocking)}. When they pass: {deploy_command(stack, upcoming)}")
-        emit(f"  to go back instead: python -m runbook rollback --stack {stack}")
-    return EXIT_OK if ok else EXIT_FAILED
+        report.say("canary complete: the service takes 100%; next the integrity check, then the end of migration.", nextPercent=None)
+        report.suggest("compare the tables (SOURCE_DSN: the monolith database)", integrity_command(invocation, out))
+        return
+    report.say(
+        f"next step: {live}% -> {upcoming}%: {'ALLOWED' if ok else 'NOT ALLOWED'}"
+        + ("" if ok else f" (blocked by: {', '.join(blocking)})"),
+        nextPercent=upcoming,
+        allowed=ok,
+        blockedBy=blocking,
+    )
+    report.suggest("move forward" if ok else "when they pass", deploy_command(invocation.stack, upcoming))
+    if not ok:
+        report.suggest("to go back instead", invocation.command("rollback", "--yes"))
+
+
+def integrity_command(invocation: Invocation, out: Outputs) -> str:
+    """`integrity` against the stack's database; the monolith's DSN is the operator's ($SOURCE_DSN)."""
+    target = dsn(*(out.display(output) for output in (contract.DB_ADDRESS, contract.DB_PORT, contract.DB_NAME, contract.DB_USERNAME)))
+    return f'{invocation.command("integrity", "--target", target)} --source "$SOURCE_DSN"'

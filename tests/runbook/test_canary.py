@@ -123,7 +123,7 @@ def test_at_zero_percent_with_healthy_service_allows_five(aws_env: str, monkeypa
     assert main(["canary", "status", "--outputs", outputs_file(built.outputs)]) == 0
     text = capsys.readouterr().out
     assert "next step: 0% -> 5%: ALLOWED" in text
-    assert f"  {deploy_command('prod', 5)}" in text
+    assert f"  move forward: {deploy_command('prod', 5)}" in text
     assert built.rule_weights() == before
 
 
