@@ -10,6 +10,7 @@ either from explicit ids or from the monolith stack's outputs (`task-service:mon
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import typing
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Mapping, Sequence
 
 import pulumi
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pulumi.runtime import config as runtime_config
@@ -93,10 +95,11 @@ class MonolithSettings(Settings):
 
 
 REFERENCEABLE: dict[str, tuple[str, ...]] = {
-    "network": ("vpcId", "serviceSubnetIds", "dbSubnetIds"),
-    "monolith": ("listenerArn", "albSecurityGroupId", "targetGroupArn", "dbHost", "dbSecurityGroupId", "dbSecretArn"),
+    "network": ("vpc_id", "service_subnet_ids", "db_subnet_ids"),
+    "monolith": ("listener_arn", "alb_security_group_id", "target_group_arn", "db_host", "db_security_group_id", "db_secret_arn"),
 }
-"""Settings the monolith stack's outputs may supply when the stack file leaves them out."""
+"""Settings (by field name; the stack file spells them in camelCase) the monolith stack's outputs may supply when
+the stack file leaves them out."""
 
 
 class MonolithStackSettings(Settings):
@@ -108,7 +111,7 @@ class MonolithStackSettings(Settings):
 
     @model_validator(mode="after")
     def _known_settings(self) -> "MonolithStackSettings":
-        known = [name for names in REFERENCEABLE.values() for name in names]
+        known = [to_camel(name) for names in REFERENCEABLE.values() for name in names]
         unknown = sorted(set(self.outputs) - set(known))
         if unknown:
             raise invalid(f"is not a known setting (expected one of: {', '.join(known)})", f"outputs.{unknown[0]}")
@@ -158,10 +161,11 @@ class StackFile(Settings):
             self._production_rules()
         if self.monolith_stack is None:
             for section, names in REFERENCEABLE.items():
-                given = getattr(self, section).model_dump(by_alias=True)
-                missing = next((name for name in names if given[name] is None), None)
+                missing = next((name for name in names if getattr(getattr(self, section), name) is None), None)
                 if missing:
-                    raise invalid("is required (or set monolithStack to read it from the monolith's stack)", f"{section}.{missing}")
+                    raise invalid(
+                        "is required (or set monolithStack to read it from the monolith's stack)", f"{section}.{to_camel(missing)}"
+                    )
         for key in self.tags:
             if key.lower().startswith("aws:"):
                 raise invalid("must not start with 'aws:' (reserved by AWS)", f"tags.{key}")
@@ -423,29 +427,15 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
 
 def _existing_estate(settings: StackFile) -> tuple[Network, Monolith]:
     """Explicit ids as given; the rest from the monolith stack's outputs (one StackReference, declared only if needed)."""
-    explicit = {section: getattr(settings, section).model_dump(by_alias=True) for section in REFERENCEABLE}
+    explicit: dict[str, dict[str, Any]] = {section: getattr(settings, section).model_dump() for section in REFERENCEABLE}
     ref_settings = settings.monolith_stack
     pending = [(s, n) for s, names in REFERENCEABLE.items() for n in names if explicit[s][n] is None]
     if pending and ref_settings is not None:
         reference = pulumi.StackReference("monolith", stack_name=ref_settings.name)
         for section, name in pending:
-            explicit[section][name] = reference.require_output(ref_settings.outputs.get(name, name))
+            key = to_camel(name)
+            explicit[section][name] = reference.require_output(ref_settings.outputs.get(key, key))
     net, mono = explicit["network"], explicit["monolith"]
-    network = Network(
-        vpc_id=net["vpcId"],
-        service_subnet_ids=net["serviceSubnetIds"],
-        db_subnet_ids=net["dbSubnetIds"],
-        nat_gateway=settings.network.nat_gateway,
-    )
-    monolith = Monolith(
-        listener_arn=mono["listenerArn"],
-        alb_security_group_id=mono["albSecurityGroupId"],
-        target_group_arn=mono["targetGroupArn"],
-        db_host=mono["dbHost"],
-        db_port=mono["dbPort"],
-        db_name=mono["dbName"],
-        db_security_group_id=mono["dbSecurityGroupId"],
-        db_secret_arn=mono["dbSecretArn"],
-        db_app_user=mono["dbAppUser"],
-    )
+    network = Network(**{name: net[name] for name in REFERENCEABLE["network"]}, nat_gateway=settings.network.nat_gateway)
+    monolith = Monolith(**{field.name: mono[field.name] for field in dataclasses.fields(Monolith)})
     return network, monolith

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import canary, dms, integrity, render, rollback, schema, verify
+from runbook import canary, dms, integrity, preflight, render, rollback, schema, verify
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.output import JSON_OPTION, Invocation, Report, show
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, metavar="DSN", help="the Task Service database")
     p.add_argument("--samples", type=int, default=5, help="differing primary keys to show per table (default: %(default)s)")
 
+    preflight.add_parser(commands)
+
     p = commands.add_parser("schema", help="the Task Service schema")
     schema_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = schema_commands.add_parser("apply", help="apply schema/task_service.sql (idempotent)")
@@ -80,9 +82,13 @@ def dispatch(args: argparse.Namespace) -> int | Report:
     command = args.command
     if command == "integrity":
         stack_outputs = _outputs(args) if args.outputs or args.stack else None
-        return integrity.run(args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs))
+        return integrity.run(
+            args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs), progress=integrity.terminal_progress(sys.stderr)
+        )
     if command == "schema":
         return schema.apply(args.dsn)
+    if command == "preflight":
+        return preflight.run(args)
     out = _outputs(args)
     invocation = Invocation(args.outputs, stack_name(out, args.stack), args.region)
     if command == "render":

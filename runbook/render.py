@@ -24,7 +24,7 @@ from runbook.rollback import TARGET_SECONDS
 from task_service import contract
 from task_service.canary import STEPS
 from task_service.contract import Output
-from task_service.tables import TABLES
+from task_service.tables import TABLES, qualified
 
 TEMPLATE = "runbook.md.j2"
 _ENVIRONMENT = jinja2.Environment(
@@ -103,7 +103,7 @@ def render(out: Outputs, stack: str, region: str | None = None) -> str:
         manual_rollback=_manual_rollback(out),
         dms=out.dms_enabled,
         tables=TABLES,
-        replicated=replicated_tables(out),
+        replicated=qualified(replicated_tables(out)),
         dsn=dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
         source_dsn=dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
         missing=_missing(out),

@@ -3,6 +3,8 @@
 `schema/task_service.sql` creates exactly these; a stack's `dms.tables` may select a subset, never add one.
 """
 
+from collections.abc import Sequence
+
 SCHEMA = "public"
 
 TABLES: tuple[str, ...] = (
@@ -15,6 +17,6 @@ TABLES: tuple[str, ...] = (
 )
 
 
-def qualified(tables: tuple[str, ...] | list[str] = TABLES, schema: str = SCHEMA) -> list[str]:
+def qualified(tables: Sequence[str] = TABLES, schema: str = SCHEMA) -> list[str]:
     """`schema.table` for each table, in the given order (the `dmsTables` output's form)."""
     return [f"{schema}.{table}" for table in tables]

@@ -59,3 +59,21 @@ def as_replica(dsn: str, statement: str) -> None:
     with psycopg.connect(dsn) as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute(statement)
+
+
+BIG_SQL = """
+INSERT INTO tasks (id, user_id, title, description, priority, created_at, updated_at)
+SELECT 2 * i, 1000 + i % 7, 'タスク ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'description ' || i END, i % 5,
+       timestamp '2025-11-01' + i * interval '1 minute', timestamp '2025-11-02' + i * interval '1 minute'
+FROM generate_series(1, {rows}) AS i;
+INSERT INTO task_tag (task_id, tag_id)
+SELECT 2 * i, t FROM generate_series(1, {rows} / 2) AS i, (VALUES (2), (4)) AS v(t);
+"""
+
+
+def big(dsn: str, rows: int = 20_000) -> None:
+    """The schema, then `rows` tasks with even ids 2..2*rows and `rows` task_tag rows ((2i, 2) and (2i, 4), 2i <= rows):
+    every key has a free neighbour on each side, for extra rows that fall between existing ones."""
+    assert schema.apply(dsn, emit=lambda _: None) == 0
+    with psycopg.connect(dsn) as conn:
+        conn.execute(BIG_SQL.format(rows=int(rows)))

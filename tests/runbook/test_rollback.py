@@ -85,7 +85,7 @@ def test_scale_to_zero_pins_autoscaling_and_is_idempotent(stack: moto_stack.Stac
     assert stack.service()["desiredCount"] == 0
     target = stack.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 0)
-    assert "pulumi up --refresh -s prod" in capsys.readouterr().out
+    assert "pulumi up --refresh -s prod --policy-pack policy --policy-pack-config policy/config/prod.json" in capsys.readouterr().out
     assert main(["rollback", "--outputs", path, "--yes", "--scale-to-zero"]) == 0
     assert "nothing to change" in capsys.readouterr().out
 
