@@ -27,6 +27,7 @@ from preview.pack_process import PolicyPackError
 from preview.stack_files import StackFileError, load_stack
 from preview.wire import UNKNOWN, is_secret
 from task_service.contract import PREVIEW_UNKNOWN_KEY
+from task_service.version import version
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
 SECRET_TEXT = "[secret]"
@@ -248,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m preview",
         description="Hermetic `pulumi preview` with the policy pack: no Pulumi CLI, no provider plugin, no cloud.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("-s", "--stack", default="dev", help="stack name, reads Pulumi.<stack>.yaml (default: dev)")
     parser.add_argument("-C", "--cwd", type=Path, default=Path.cwd(), help="project directory (default: .)")
     parser.add_argument("--policy-pack", type=Path, default=None, help="policy pack directory (default: <cwd>/policy)")
