@@ -136,3 +136,15 @@ def test_writes_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     target = tmp_path / "runbook.md"
     assert main(["render", "--outputs", "tests/runbook/fixtures/outputs-prod.json", "--out", str(target)]) == 0
     assert target.read_text() == (GOLDEN / "runbook-prod.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["outputs-prod.json", "outputs-dev.json"])
+def test_emergency_rollback_comes_first_and_every_step_says_how_to_tell_it_worked(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    text = _render(capsys, name)
+    head, procedure = text.split("\n## 1. ", 1)
+    assert "> **Emergency rollback**" in head and "rollback --yes --outputs outputs-" in head
+    steps = ("1. " + procedure).split("\n## ")
+    assert [step.split(".", 1)[0] for step in steps] == [str(n) for n in range(1, 10)]
+    done = [step for step in steps if "skip this step" not in step]  # dev has no DMS: step 4 is skipped
+    assert len(done) == (8 if name == "outputs-dev.json" else 9)
+    assert all(step.count("**Worked when:**") == 1 for step in done), [step.split("\n", 1)[0] for step in done if "**Worked when:**" not in step]

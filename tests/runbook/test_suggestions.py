@@ -83,3 +83,20 @@ def test_a_finished_canary_suggests_an_integrity_check_that_runs(
     done = _paste(command, SOURCE_DSN=source)
     assert done.returncode == 0, done.stderr
     assert "6/6 tables identical" in done.stdout
+
+
+def test_the_rendered_runbooks_emergency_rollback_runs(
+    stack: moto_stack.Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The box at the top of the runbook names the outputs file step 2 writes; run it where that file is."""
+    (tmp_path / "outputs-prod.json").write_text(json.dumps(stack.outputs))
+    assert main(["render", "--outputs", str(tmp_path / "outputs-prod.json")]) == 0
+    text = capsys.readouterr().out
+    box = text.split("> **Emergency rollback**", 1)[1].split("## 1. Prerequisites", 1)[0]
+    (command,) = [line[2:] for line in box.splitlines() if line.startswith("> python -m runbook")]
+    done = subprocess.run(
+        ["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "now: listener rule at monolith 100 / service 0" in done.stdout
