@@ -15,25 +15,23 @@ compared in under 3 s on this 2-core machine, and client bytes and memory indepe
 from __future__ import annotations
 
 import argparse
-import contextlib
-import glob
 import json
 import os
-import shutil
 import socket
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+
+from tests import pgserver  # noqa: E402
+from tests.runbook.seed import FILL_SQL  # noqa: E402
 
 SCHEMA_SQL = (ROOT / "schema" / "task_service.sql").read_text(encoding="utf-8")
 
@@ -47,72 +45,7 @@ SHARE = {
     "scheduled_task_tags": 0.225,
 }
 
-FILL_SQL = """
-INSERT INTO tasks (id, user_id, assigned_by_user_id, title, description, priority, group_task_id, reward,
-                   is_completed, completed_at, created_at, updated_at)
-SELECT i, 1000 + i % 7, CASE WHEN i % 5 = 0 THEN 2000 + i END, 'タスク ' || i,
-       CASE WHEN i % 3 = 0 THEN NULL ELSE 'description 宿題 ' || i END, (i % 5) + 1,
-       CASE WHEN i % 4 = 0 THEN md5(i::text)::uuid END, CASE WHEN i % 4 = 0 THEN i * 10 END,
-       i % 2 = 0, CASE WHEN i % 2 = 0 THEN timestamp '2025-11-10 09:00' + i * interval '1 minute' END,
-       timestamp '2025-11-01 00:00' + i * interval '1 second', timestamp '2025-11-02 00:00' + i * interval '1 second'
-FROM generate_series(1, {tasks}) AS i;
-INSERT INTO task_images (id, task_id, file_path, approved_at, created_at, updated_at)
-SELECT i, i, 'task-images/' || i || '.png', CASE WHEN i % 2 = 0 THEN timestamp '2025-11-03' END,
-       timestamp '2025-11-01', timestamp '2025-11-01'
-FROM generate_series(1, {task_images}) AS i;
-INSERT INTO task_tag (task_id, tag_id)
-SELECT i, (i % 5) + 1 FROM generate_series(1, {tasks}) AS i
-UNION ALL SELECT i, 10 FROM generate_series(1, {task_tag} - {tasks}) AS i;
-INSERT INTO scheduled_group_tasks (id, group_id, created_by, assigned_user_id, title, reward, schedules, start_date,
-                                   created_at, updated_at)
-SELECT i, 300 + i, 1000 + i, CASE WHEN i % 2 = 0 THEN 1000 + i END, '定期タスク ' || i, i * 100,
-       jsonb_build_array(jsonb_build_object('type', 'weekly', 'days', jsonb_build_array(i % 7, (i + 2) % 7), 'time', '09:00')),
-       date '2025-12-01' + i % 1000, timestamp '2025-11-01', timestamp '2025-11-01'
-FROM generate_series(1, {scheduled_group_tasks}) AS i;
-INSERT INTO scheduled_task_executions (id, scheduled_task_id, executed_at, status, created_task_id, note, created_at, updated_at)
-SELECT i, (i % {scheduled_group_tasks}) + 1, timestamp '2025-12-01 09:00' + i * interval '1 minute',
-       CASE WHEN i % 4 = 0 THEN 'failed' ELSE 'success' END, CASE WHEN i % 4 = 0 THEN NULL ELSE i END, NULL,
-       timestamp '2025-11-01', timestamp '2025-11-01'
-FROM generate_series(1, {scheduled_task_executions}) AS i;
-INSERT INTO scheduled_task_tags (id, scheduled_task_id, tag_name, created_at, updated_at)
-SELECT i, (i % {scheduled_group_tasks}) + 1, 'タグ' || i, timestamp '2025-11-01', timestamp '2025-11-01'
-FROM generate_series(1, {scheduled_task_tags}) AS i;
-"""
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[tuple[str, Path]]:
-    """A throwaway PostgreSQL on loopback (as `postgres` when we are root; fsync and autovacuum off): DSN, directory."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        sys.exit("PostgreSQL server binaries are missing: run scripts/ensure-postgres")
-    bindir = Path(found[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="bench-integrity-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = base / "data", _free_port()
-
-    def run(*cmd: str) -> None:
-        subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True)
-
-    try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
-        options = f"-c fsync=off -c autovacuum=off -c listen_addresses=127.0.0.1 -p {port} -k {base}"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "-t", "30", "start")
-        try:
-            yield f"host=127.0.0.1 port={port} user=postgres", base
-        finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def sizes(tasks: int) -> dict[str, int]:
@@ -289,7 +222,7 @@ def main() -> None:
     print("| tasks N | rows | k | found c/m/x | seconds (median) | rows/s | server CPU s | client CPU s | peak RSS MiB | bytes read | rows fetched |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     identical: dict[int, dict[str, float]] = {}
-    with postgres() as (server, server_dir):
+    with pgserver.throwaway("bench-integrity-pg-", "autovacuum=off") as (server, server_dir):
         for warm in ("warm_a", "warm_b"):
             admin(server, f'CREATE DATABASE "{warm}"')
             with psycopg.connect(f"{server} dbname={warm}", autocommit=True) as conn:

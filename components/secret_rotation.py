@@ -14,7 +14,7 @@ Creates, all parented to the component and named `<name>-...`:
     alternating `<role>` and `<role>_clone` with the master secret (`masterarn`), so running tasks keep valid
     credentials for a whole rotation period.
 The first rotation waits for the schedule: the application role exists only once the schema step ran (see
-docs/first-deploy.md, which rotates both once by hand and lets `runbook verify` check the result).
+the README's "First deploy to a new account", which rotates both once by hand and lets `runbook verify` check the result).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import typing
@@ -58,6 +59,12 @@ def test_workflows_run_the_readme_commands() -> None:
 def test_readme_outputs_table_is_the_contract() -> None:
     """The README's table is generated from task_service.contract (`python -m task_service.contract`)."""
     outputs_section = README.split("## Stack outputs", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", outputs_section, re.M))
+    names = {output.name for output in contract.CONTRACT}
+    assert documented == names, (
+        f"README outputs table: not in the contract {sorted(documented - names)}, missing {sorted(names - documented)}; "
+        "regenerate with: python -m task_service.contract"
+    )
     assert contract.markdown_table() in outputs_section, "regenerate with: python -m task_service.contract"
 
 
@@ -90,3 +97,15 @@ def test_every_pulumi_command_the_readme_prints_runs_the_pack() -> None:
     assert len(commands) >= 4
     for match in commands:
         assert f"--policy-pack policy --policy-pack-config policy/config/{match[1]}.json" in match[0], match[0]
+
+
+def test_no_function_outside_tests_is_longer_than_80_lines() -> None:
+    """Long functions hide several jobs; split them (tests may be long tables)."""
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    long = []
+    for path in (p for p in tracked if not p.startswith("tests/")):
+        for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
+                if node.end_lineno - node.lineno + 1 > 80:
+                    long.append(f"{path}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert long == []
