@@ -90,12 +90,18 @@ class SecretRotation(pulumi.ComponentResource):
 
     security_group: aws.ec2.SecurityGroup
     rotations: list[aws.secretsmanager.SecretRotation]
+    master_function_arn: str
+    """The single-user function's ARN, known before it exists (the runbook's `verify` compares the live one)."""
+    app_function_arn: str
+    """The alternating-users function's ARN."""
 
     def __init__(self, name: str, args: SecretRotationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:secrets:SecretRotation", name, None, opts)
         self._name = name
         self._tags = dict(args.tags)
         self._child = pulumi.ResourceOptions(parent=self)
+        self.master_function_arn = args.arns.function(args.naming.of(Role.MASTER_ROTATION_FUNCTION))
+        self.app_function_arn = args.arns.function(args.naming.of(Role.APP_ROTATION_FUNCTION))
         self.security_group, endpoint = self._network(args)
         single = self._function(
             args, "master", SINGLE_USER, (Role.MASTER_ROTATION_FUNCTION, Role.MASTER_ROTATION_STACK, Role.MASTER_ROTATION_LOG_GROUP),
@@ -106,8 +112,8 @@ class SecretRotation(pulumi.ComponentResource):
             {"masterSecretArn": args.master.secret.arn, "masterSecretKmsKeyArn": args.kms_key_arn}, endpoint,
         )
         self.rotations = [
-            self._schedule(args, "master", args.master, Role.MASTER_ROTATION_FUNCTION, single),
-            self._schedule(args, "app", args.app, Role.APP_ROTATION_FUNCTION, multi),
+            self._schedule(args, "master", args.master, self.master_function_arn, single),
+            self._schedule(args, "app", args.app, self.app_function_arn, multi),
         ]
         self.register_outputs(
             {"securityGroupId": self.security_group.id, "rotationDays": args.settings.rotation_days}
@@ -232,7 +238,7 @@ class SecretRotation(pulumi.ComponentResource):
         args: SecretRotationArgs,
         user: str,
         target: RotatedSecret,
-        function_role: Role,
+        function_arn: str,
         function: aws.serverlessrepository.CloudFormationStack,
     ) -> aws.secretsmanager.SecretRotation:
         """Rotate every `rotation_days`, the first time on schedule (or by hand once the schema step ran)."""
@@ -240,7 +246,7 @@ class SecretRotation(pulumi.ComponentResource):
             f"{self._name}-{user}",
             secret_id=target.secret.id,
             # Known before the function exists, so no output of the application's stack is needed.
-            rotation_lambda_arn=args.arns.function(args.naming.of(function_role)),
+            rotation_lambda_arn=function_arn,
             rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(automatically_after_days=args.settings.rotation_days),
             rotate_immediately=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[function, target.version]),

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runbook import canary, dms, integrity, preflight, render, rollback, schema, verify
+from runbook import app_role, canary, dms, integrity, preflight, render, rollback, schema, verify
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
 from runbook.output import JSON_OPTION, Invocation, Report, show
@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = schema_commands.add_parser("apply", help="apply schema/task_service.sql (idempotent)")
     p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database (libpq DSN or URI)")
+    p = schema_commands.add_parser(
+        "app-role",
+        parents=[common],
+        help="create the application's role from its secret: DML on the six tables only, ready for rotation (idempotent)",
+    )
+    p.add_argument("--dsn", required=True, metavar="DSN", help="the Task Service database as the master user (password from PGPASSWORD)")
     return parser
 
 
@@ -85,7 +91,7 @@ def dispatch(args: argparse.Namespace) -> int | Report:
         return integrity.run(
             args.source, args.target, args.samples, integrity.replicated_tables(stack_outputs), progress=integrity.terminal_progress(sys.stderr)
         )
-    if command == "schema":
+    if command == "schema" and args.action == "apply":
         return schema.apply(args.dsn)
     if command == "preflight":
         return preflight.run(args)
@@ -95,6 +101,8 @@ def dispatch(args: argparse.Namespace) -> int | Report:
         return render.run(out, invocation.stack, args.out, args.region)
     aws = Aws(region_name(out, args.region))
     with reachable():
+        if command == "schema":
+            return app_role.run(out, aws, args.dsn)
         if command == "verify":
             return verify.run(out, aws)
         if command == "canary":

@@ -20,6 +20,11 @@ def safe_dsn(dsn: str) -> str:
     return make_conninfo(**shown) or "<default libpq settings>"
 
 
+def reason(err: psycopg.Error) -> str:
+    """A PostgreSQL error on one line (libpq's messages span several)."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
 def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connection:
     """Open a connection or raise BadInput naming `role` (source/target/--dsn) and the cause."""
     try:
@@ -29,8 +34,7 @@ def connect(dsn: str, role: str, *, read_only: bool = False) -> psycopg.Connecti
     try:
         conn = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="task-service-runbook")
     except psycopg.Error as err:
-        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        raise BadInput(f"cannot connect to the {role} database ({safe_dsn(dsn)}): {reason}") from None
+        raise BadInput(f"cannot connect to the {role} database ({safe_dsn(dsn)}): {reason(err)}") from None
     if read_only:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True

@@ -45,13 +45,29 @@ DMS_OUTPUTS = (
 )
 DB_CONNECTION = (contract.DB_ADDRESS, contract.DB_PORT, contract.DB_NAME, contract.DB_USERNAME)
 ROUTE = (contract.LISTENER_RULE_ARN, contract.TARGET_GROUP_ARN, contract.MONOLITH_TARGET_GROUP_ARN)
+ROTATION = (
+    contract.REGION,
+    contract.DB_APP_USERNAME,
+    contract.DB_SECRET_ARN,
+    contract.DB_APP_SECRET_ARN,
+    contract.SECRET_ROTATION_DAYS,
+    contract.DB_ROTATION_FUNCTION_ARN,
+    contract.DB_APP_ROTATION_FUNCTION_ARN,
+)
 
 NEEDS: dict[str, tuple[Output, ...]] = {
     "prerequisites": (contract.REGION, contract.DB_SECRET_ARN),
     "deploy": (contract.STACK,),
-    "schema": DB_CONNECTION,
+    "schema": DB_CONNECTION + ROTATION,
     "dms": DMS_OUTPUTS,
-    "verify": (contract.CLUSTER_NAME, contract.SERVICE_NAME, contract.DB_INSTANCE_ID, contract.LISTENER_RULE_ARN, contract.ALARM_NAMES),
+    "verify": (
+        contract.CLUSTER_NAME,
+        contract.SERVICE_NAME,
+        contract.DB_INSTANCE_ID,
+        contract.LISTENER_RULE_ARN,
+        contract.ALARM_NAMES,
+        contract.SECRET_ROTATION_DAYS,
+    ),
     "canary": ROUTE + (contract.DASHBOARD_URL,),
     "integrity": DB_CONNECTION,
     "rollback": ROUTE + (contract.CLUSTER_NAME, contract.SERVICE_NAME),
@@ -82,6 +98,13 @@ def _manual_rollback(out: Outputs) -> str:
     )
 
 
+def _function_log_group(out: Outputs, function: Output) -> str:
+    """Where a rotation function logs (`/aws/lambda/<name>`), from its ARN; the placeholder when unknown."""
+    if not out.available(function):
+        return out.display(function)
+    return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
+
+
 def render(out: Outputs, stack: str, region: str | None = None) -> str:
     values = SimpleNamespace(**{name: out.display(output) for name, output in vars(contract).items() if isinstance(output, Output)})
     outputs_path = f"outputs-{stack}.json"
@@ -101,6 +124,7 @@ def render(out: Outputs, stack: str, region: str | None = None) -> str:
         steps_text=" -> ".join(str(step) for step in STEPS),
         rollback_minutes=TARGET_SECONDS // 60,
         manual_rollback=_manual_rollback(out),
+        rotation_logs=[_function_log_group(out, f) for f in (contract.DB_ROTATION_FUNCTION_ARN, contract.DB_APP_ROTATION_FUNCTION_ARN)],
         dms=out.dms_enabled,
         tables=TABLES,
         replicated=qualified(replicated_tables(out)),

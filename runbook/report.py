@@ -23,6 +23,11 @@ class Check:
     status: Status
     detail: str
 
+    @classmethod
+    def verdict(cls, name: str, passed: bool, detail: str) -> "Check":
+        """PASS or FAIL, from a condition."""
+        return cls(name, Status.PASS if passed else Status.FAIL, detail)
+
 
 CHECK_COLUMNS = {"check": "check", "result": "result", "detail": "detail"}
 

@@ -18,6 +18,7 @@ from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.output import Report
 from runbook.outputs import Outputs
 from runbook.report import CHECK_COLUMNS, Check, Status, counts, records, summary
+from runbook.rotation import NEEDS as ROTATION_NEEDS, rotation_checks
 from task_service import contract
 
 DESCRIBE_ALARMS_MAX_NAMES = 100
@@ -27,7 +28,7 @@ DMS_HEALTHY = {"ready", "starting", "running", "stopped"}
 
 
 def _ok(name: str, passed: bool, detail: str) -> Check:
-    return Check(name, Status.PASS if passed else Status.FAIL, detail)
+    return Check.verdict(name, passed, detail)
 
 
 def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
@@ -144,6 +145,7 @@ def secret_checks(out: Outputs, aws: Aws) -> list[Check]:
     checks = []
     for output, required in (
         (contract.DB_SECRET_ARN, {"username", "password", "host", "port", "dbname"}),
+        (contract.DB_APP_SECRET_ARN, {"username", "password", "host", "port", "dbname", "masterarn"}),
         (contract.COGNITO_SECRET_ARN, {"user_pool_id", "client_id"}),
     ):
         arn = out.string(output)
@@ -195,6 +197,7 @@ GROUPS: list[tuple[str, Callable[[Outputs, Aws], list[Check]]]] = [
     ("listener rule", listener_rule_checks),
     ("alarms", alarm_checks),
     ("secrets", secret_checks),
+    ("rotation", rotation_checks),
     ("iam", role_checks),
     ("dms", dms_checks),
 ]
@@ -228,7 +231,9 @@ NEEDS = (
     contract.CANARY_WEIGHT,
     contract.ALARM_NAMES,
     contract.DB_SECRET_ARN,
+    contract.DB_APP_SECRET_ARN,
     contract.COGNITO_SECRET_ARN,
+    *ROTATION_NEEDS,
     contract.EXECUTION_ROLE_NAME,
     contract.TASK_ROLE_NAME,
     contract.DMS_REPLICATION_TASK_ARN,

@@ -46,6 +46,13 @@ DB_APP_USERNAME = Output("dbAppUsername", "string", "the application's database 
 DB_APP_SECRET_ARN = Output(
     "dbAppSecretArn", "string", "the ARN of the application's credentials secret (`task-service/db-app-credentials` in prod)"
 )
+DB_ROTATION_FUNCTION_ARN = Output(
+    "dbRotationFunctionArn", "string", "the function rotating the master secret, single user (`task-service-rotate-master` in prod)"
+)
+DB_APP_ROTATION_FUNCTION_ARN = Output(
+    "dbAppRotationFunctionArn", "string", "the function rotating the application's secret, alternating users (`task-service-rotate-app` in prod)"
+)
+SECRET_ROTATION_DAYS = Output("secretRotationDays", "integer", "days between rotations of both database secrets (`secrets.rotationDays`, 30)")
 DB_ENGINE_VERSION = Output("dbEngineVersion", "string", "the running engine version, e.g. 16.4 (config pins only the major)")
 DB_SECURITY_GROUP_ID = Output("dbSecurityGroupId", "string", "the database's security group")
 

@@ -34,6 +34,10 @@ def free_port() -> int:
 
 
 def _bindir() -> Path:
+    """Debian's newest server, or TEST_POSTGRES_BINDIR (e.g. PostgreSQL 16, what RDS runs, unpacked by hand)."""
+    override = os.environ.get("TEST_POSTGRES_BINDIR")
+    if override:
+        return Path(override)
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
         raise MissingServer("PostgreSQL server binaries are missing: run scripts/ensure-postgres")

@@ -8,8 +8,11 @@ count, a DMS task becoming "ready") is set explicitly and visibly here, never as
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import urllib.request
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,10 @@ from task_service.naming import Naming, Role
 from tests.runbook.generate_fixtures import FIXTURES
 
 FIXTURE = FIXTURES / "outputs-prod.json"
+MASTER_PASSWORD = "a-long-enough-password"
+APP_PASSWORD = "app-Pa55word-never-shown-7d1e"
+"""The application's password in its secret: tests look for it in everything the runbook prints and the server logs."""
+PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 PATH_PATTERN = "/api/tasks/*"
 SERVICE_PORT = 3001
 MIGRATION_TYPE = "full-load-and-cdc"
@@ -34,6 +41,9 @@ ASSIGNED = (
     contract.DB_ENDPOINT,
     contract.DB_ADDRESS,
     contract.DB_SECRET_ARN,
+    contract.DB_APP_SECRET_ARN,
+    contract.DB_ROTATION_FUNCTION_ARN,
+    contract.DB_APP_ROTATION_FUNCTION_ARN,
     contract.DB_SECURITY_GROUP_ID,
     contract.SERVICE_SECURITY_GROUP_ID,
     contract.COGNITO_SECRET_ARN,
@@ -108,6 +118,11 @@ class Stack:
         cluster, service = self.value(contract.CLUSTER_NAME), self.value(contract.SERVICE_NAME)
         found: dict[str, Any] = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
         return found
+
+    def pending_versions(self, secret: Output) -> list[str]:
+        """Versions of `secret` staged AWSPENDING but not AWSCURRENT: what a rotation that did not finish leaves."""
+        stages = self.client("secretsmanager").describe_secret(SecretId=self.value(secret)).get("VersionIdsToStages", {})
+        return [version for version, labels in stages.items() if PENDING in labels and CURRENT not in labels]
 
     def dms_task(self) -> Any:
         """moto's own task object: moto never moves a new task to "ready", so tests do."""
@@ -203,8 +218,8 @@ def _service(stack: Stack, monkeypatch: pytest.MonkeyPatch, running: int) -> Non
 
 
 def _database(stack: Stack) -> None:
-    """The RDS instance, its credentials secret and the Cognito config secret."""
-    password = "a-long-enough-password"
+    """The RDS instance, the master's and the application's credentials secrets and the Cognito config secret."""
+    password = MASTER_PASSWORD
     db = stack.client("rds").create_db_instance(
         DBInstanceIdentifier=stack.names.of(Role.DB_INSTANCE),
         DBInstanceClass="db.t3.medium",
@@ -232,6 +247,8 @@ def _database(stack: Stack) -> None:
     }
     secrets = stack.client("secretsmanager")
     db_secret = secrets.create_secret(Name=stack.names.of(Role.DB_SECRET), SecretString=json.dumps(credentials))["ARN"]
+    app = {**credentials, "username": stack.value(contract.DB_APP_USERNAME), "password": APP_PASSWORD, "masterarn": db_secret}
+    app_secret = secrets.create_secret(Name=stack.names.of(Role.APP_DB_SECRET), SecretString=json.dumps(app))["ARN"]
     cognito = json.dumps({"user_pool_id": f"{stack.region}_x", "client_id": "abc"})
     cognito_secret = secrets.create_secret(Name=stack.names.of(Role.COGNITO_SECRET), SecretString=cognito)["ARN"]
     stack.assign(
@@ -239,9 +256,63 @@ def _database(stack: Stack) -> None:
             contract.DB_ADDRESS: address,
             contract.DB_ENDPOINT: f"{address}:{port}",
             contract.DB_SECRET_ARN: db_secret,
+            contract.DB_APP_SECRET_ARN: app_secret,
             contract.COGNITO_SECRET_ARN: cognito_secret,
         }
     )
+
+
+def _lambda_without_docker() -> None:
+    """moto runs rotation functions through Docker unless told not to; its simple backend invokes nothing and succeeds."""
+    request = urllib.request.Request(
+        f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/config",
+        data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def function_code() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return None\n")
+    return archive.getvalue()
+
+
+def _rotation(stack: Stack) -> None:
+    """Both rotation functions and schedules, as `pulumi up` leaves them (RotateImmediately false).
+
+    Secrets Manager then runs only the function's testSecret step, which "creates an AWSPENDING version of the secret
+    and then removes it" (RotateSecret's documentation); moto's function runs nothing and leaves that version staged,
+    so the removal is done here. moto also stamps LastRotatedDate when rotation is configured, where AWS leaves it
+    null until the first rotation: this estate stands for a stack after docs/first-deploy.md's rotation by hand.
+    """
+    _lambda_without_docker()
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = stack.client("iam").create_role(RoleName=f"{stack.names.prefix}-rotation", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    for secret, function, output in (
+        (contract.DB_SECRET_ARN, Role.MASTER_ROTATION_FUNCTION, contract.DB_ROTATION_FUNCTION_ARN),
+        (contract.DB_APP_SECRET_ARN, Role.APP_ROTATION_FUNCTION, contract.DB_APP_ROTATION_FUNCTION_ARN),
+    ):
+        arn = stack.client("lambda").create_function(
+            FunctionName=stack.names.of(function),
+            Runtime="python3.12",
+            Role=role,
+            Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": function_code()},
+        )["FunctionArn"]
+        stack.assign({output: arn})
+        stack.client("secretsmanager").rotate_secret(
+            SecretId=stack.value(secret),
+            RotationLambdaARN=arn,
+            RotationRules={"AutomaticallyAfterDays": stack.value(contract.SECRET_ROTATION_DAYS)},
+            RotateImmediately=False,
+        )
+        for version in stack.pending_versions(secret):
+            stack.client("secretsmanager").update_secret_version_stage(
+                SecretId=stack.value(secret), VersionStage=PENDING, RemoveFromVersionId=version
+            )
 
 
 def _monitoring(stack: Stack) -> None:
@@ -307,6 +378,7 @@ def build(monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50, running: int
     _route(stack, vpc, subnets, canary_weight)
     _service(stack, monkeypatch, running)
     _database(stack)
+    _rotation(stack)
     _monitoring(stack)
     _dms(stack)
     stack.dms_task().ready()

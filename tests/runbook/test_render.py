@@ -148,3 +148,20 @@ def test_emergency_rollback_comes_first_and_every_step_says_how_to_tell_it_worke
     done = [step for step in steps if "skip this step" not in step]  # dev has no DMS: step 4 is skipped
     assert len(done) == (8 if name == "outputs-dev.json" else 9)
     assert all(step.count("**Worked when:**") == 1 for step in done), [step.split("\n", 1)[0] for step in done if "**Worked when:**" not in step]
+
+
+def test_the_app_role_and_the_first_rotation_follow_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/first-deploy.md's order: schema, the application's role, then both secrets rotated once by hand (master first)."""
+    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    step = _render(capsys, "outputs-prod.json").split("## 3. ")[1].split("## 4. ")[0]
+    region, master, app = (values[o.name] for o in (contract.REGION, contract.DB_SECRET_ARN, contract.DB_APP_SECRET_ARN))
+    commands = (
+        "python -m runbook schema apply --dsn",
+        "python -m runbook schema app-role --outputs outputs-prod.json --stack prod --dsn",
+        f"aws secretsmanager rotate-secret --region {region} --secret-id {master}\n",
+        f"aws secretsmanager rotate-secret --region {region} --secret-id {app}\n",
+    )
+    positions = [step.index(command) for command in commands]
+    assert positions == sorted(positions)
+    assert "/aws/lambda/task-service-rotate-master" in step and "/aws/lambda/task-service-rotate-app" in step
+    assert "read `PGPASSWORD` again" in step

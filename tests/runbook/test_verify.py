@@ -33,7 +33,7 @@ def test_a_healthy_stack_passes(stack: moto_stack.Stack, outputs_file: Any, caps
     assert failed == {}
     assert rows["ecs desired == running"] == ("PASS", "desired 2, running 2")
     assert rows["listener rule weights"][0] == "PASS"
-    assert len(rows) == 19
+    assert len(rows) == 25
 
 
 def test_performance_insights_missing_from_the_api_is_not_available_not_a_pass(
