@@ -189,8 +189,8 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
     """Poll until the full load is over (at most `timeout_minutes`), then report as `status` does."""
-    if interval_seconds <= 0 or timeout_minutes <= 0:
-        raise BadInput("--interval and --timeout must be positive.")
+    if not all(math.isfinite(n) and n > 0 for n in (interval_seconds, timeout_minutes)):
+        raise BadInput("--interval and --timeout must be positive numbers.")
     arn = task_arn(out)
     polls = max(1, math.ceil(timeout_minutes * 60 / interval_seconds))
     for poll in range(polls):

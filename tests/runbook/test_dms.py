@@ -160,5 +160,6 @@ def test_watch_stops_at_once_when_nothing_will_load(
 
 def test_watch_needs_a_positive_interval_and_timeout(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     path = outputs_file(stack.outputs)
-    assert main(["dms", "status", "--watch", "--interval", "0", "--outputs", path]) == 2
-    assert capsys.readouterr().err == "error: --interval and --timeout must be positive.\n"
+    for bad in (["--interval", "0"], ["--timeout", "-1"], ["--interval", "nan"], ["--timeout", "inf"]):
+        assert main(["dms", "status", "--watch", *bad, "--outputs", path]) == 2
+        assert capsys.readouterr().err == "error: --interval and --timeout must be positive numbers.\n"
