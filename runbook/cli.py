@@ -1,4 +1,4 @@
-"""Argument parsing and dispatch; the only place that turns BadInput into "exit 2"."""
+"""Argument parsing and dispatch; the only place that turns BadInput into "exit 2" and a Report into output."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from runbook import app_role, canary, dms, integrity, preflight, render, rollback, schema, verify, watch
 from runbook.aws import Aws, reachable
 from runbook.errors import EXIT_BAD_INPUT, BadInput
+from runbook.output import JSON_OPTION, Invocation, Report, show
 from runbook.outputs import Outputs, load_outputs, region_name, stack_name
+from task_service.version import version
 
 
 def _stack_options(*, region: bool, without: str = "ask the pulumi CLI") -> argparse.ArgumentParser:
@@ -25,16 +27,17 @@ def _stack_options(*, region: bool, without: str = "ask the pulumi CLI") -> argp
 def build_parser() -> argparse.ArgumentParser:
     common = _stack_options(region=True)
     parser = argparse.ArgumentParser(prog="python -m runbook", description="Task Service migration runbook, fed by stack outputs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("render", parents=[common], help="write the migration runbook as Markdown")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
 
-    commands.add_parser("verify", parents=[common], help="post-deploy checks as a pass/fail table (exit 1 on any failure)")
+    commands.add_parser("verify", parents=[common, JSON_OPTION], help="post-deploy checks as a pass/fail table (exit 1 on any failure)")
 
     p = commands.add_parser("canary", help="canary weights and gates")
     canary_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = canary_commands.add_parser("status", parents=[common], help="live weights, the health gate's findings for the current step, and the next step (never changes weights)")
+    p = canary_commands.add_parser("status", parents=[common, JSON_OPTION], help="live weights, the health gate's findings for the current step, and the next step (never changes weights)")
     p.add_argument("--window-minutes", type=int, help="soak window (default: the gate's soakMinutes in policy/config/<stack>.json)")
     p = canary_commands.add_parser("watch", parents=[common], help="watch the current step for the soak window, polling the gate; exit 0 healthy, 1 breached")
     p.add_argument("--minutes", type=float, help="how long to watch (default: the gate's soakMinutes)")
@@ -50,14 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("dms", help="the DMS replication task")
     dms_commands = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    dms_commands.add_parser("status", parents=[common], help="status, progress, table statistics and validation where available")
+    p = dms_commands.add_parser("status", parents=[common, JSON_OPTION], help="status, progress, table statistics and validation where available")
+    p.add_argument("--watch", action="store_true", help="wait until the full load is over (progress bar on a terminal), then report")
+    p.add_argument("--interval", type=float, default=30, metavar="SECONDS", help="with --watch: seconds between polls (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=120, metavar="MINUTES", help="with --watch: give up after (default: %(default)s)")
     for action, text in (("start", "start (first time) or resume (after a stop) the task"), ("stop", "stop the task")):
         p = dms_commands.add_parser(action, parents=[common], help=text)
         p.add_argument("--dry-run", action="store_true", help="print the call, change nothing")
 
     p = commands.add_parser(
         "integrity",
-        parents=[_stack_options(region=False, without="--stack asks the pulumi CLI; with neither, all six tables are compared")],
+        parents=[_stack_options(region=False, without="--stack asks the pulumi CLI; with neither, all six tables are compared"), JSON_OPTION],
         help="row counts and MD5 of the stack's replicated tables (all six without outputs), source vs target (exit 1 on any difference)",
     )
     p.add_argument("--source", required=True, metavar="DSN", help="the monolith database (libpq DSN or URI)")
@@ -83,7 +89,8 @@ def _outputs(args: argparse.Namespace) -> Outputs:
     return load_outputs(args.outputs, args.stack)
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: argparse.Namespace) -> int | Report:
+    """Run the command: an exit code, or a Report that `main` shows as text or JSON."""
     command = args.command
     if command == "integrity":
         stack_outputs = _outputs(args) if args.outputs or args.stack else None
@@ -95,9 +102,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "preflight":
         return preflight.run(args)
     out = _outputs(args)
-    stack = stack_name(out, args.stack)
+    invocation = Invocation(args.outputs, stack_name(out, args.stack), args.region)
     if command == "render":
-        return render.run(out, stack, args.out)
+        return render.run(out, invocation.stack, args.out, args.region)
     aws = Aws(region_name(out, args.region))
     with reachable():
         if command == "schema":
@@ -106,22 +113,26 @@ def dispatch(args: argparse.Namespace) -> int:
             return verify.run(out, aws)
         if command == "canary" and args.action == "watch":
             options = watch.WatchOptions(args.minutes, args.interval, args.rollback_on_breach, args.scale_to_zero, args.yes)
-            return watch.run(out, aws, stack, options, args.outputs)
+            return watch.run(out, aws, invocation, options)
         if command == "canary":
-            return canary.run(out, aws, stack, args.window_minutes, args.outputs)
+            return canary.run(out, aws, invocation, args.window_minutes)
         if command == "rollback":
-            return rollback.run(out, aws, stack, yes=args.yes, dry_run=args.dry_run, scale_to_zero=args.scale_to_zero)
+            return rollback.run(out, aws, invocation.stack, yes=args.yes, dry_run=args.dry_run, scale_to_zero=args.scale_to_zero)
+        if args.action == "status" and args.watch:
+            with dms.progress_bar(sys.stderr) as bar:
+                return dms.watch(out, aws, invocation, args.interval, args.timeout, bar)
         if args.action == "status":
-            return dms.status(out, aws)
+            return dms.status(out, aws, invocation)
         if args.action == "start":
-            return dms.start(out, aws, dry_run=args.dry_run)
-        return dms.stop(out, aws, dry_run=args.dry_run)
+            return dms.start(out, aws, invocation, dry_run=args.dry_run)
+        return dms.stop(out, aws, invocation, dry_run=args.dry_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return dispatch(args)
+        result = dispatch(args)
+        return show(result, args.json, sys.stdout) if isinstance(result, Report) else result
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -17,7 +17,8 @@ from typing import Any
 import jinja2
 
 from runbook import canary
-from runbook.integrity import replicated_tables
+from runbook.integrity import dsn, replicated_tables
+from runbook.output import Invocation
 from runbook.outputs import Outputs
 from runbook.rollback import TARGET_SECONDS
 from task_service import contract
@@ -104,20 +105,17 @@ def _function_log_group(out: Outputs, function: Output) -> str:
     return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
 
 
-def _dsn(host: str, port: str, dbname: str, user: str) -> str:
-    return f"host={host} port={port} dbname={dbname} user={user} sslmode=require"
-
-
-def render(out: Outputs, stack: str) -> str:
+def render(out: Outputs, stack: str, region: str | None = None) -> str:
     values = SimpleNamespace(**{name: out.display(output) for name, output in vars(contract).items() if isinstance(output, Output)})
     outputs_path = f"outputs-{stack}.json"
+    invocation = Invocation(outputs_path, stack, region)
     text = _ENVIRONMENT.get_template(TEMPLATE).render(
         c=contract,
         v=values,
         stack=stack,
         source=out.source,
         outputs_path=outputs_path,
-        runbook=lambda command: f"python -m runbook {command} --outputs {outputs_path} --stack {stack}",
+        runbook=lambda command: invocation.command(*command.split()),
         up=canary.up_command(stack),
         canary_key=canary.CONFIG_KEY,
         deploy=lambda weight: canary.deploy_command(stack, weight),
@@ -130,16 +128,16 @@ def render(out: Outputs, stack: str) -> str:
         dms=out.dms_enabled,
         tables=TABLES,
         replicated=qualified(replicated_tables(out)),
-        dsn=_dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
-        source_dsn=_dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
+        dsn=dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
+        source_dsn=dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
         missing=_missing(out),
         unavailable=sorted(output.name for output in contract.CONTRACT if out.present(output) and not out.available(output)),
     )
     return text.rstrip("\n") + "\n"
 
 
-def run(out: Outputs, stack: str, destination: str | None, emit: Callable[[str], Any] = print) -> int:
-    text = render(out, stack)
+def run(out: Outputs, stack: str, destination: str | None, region: str | None = None, emit: Callable[[str], Any] = print) -> int:
+    text = render(out, stack, region)
     if destination:
         with open(destination, "w", encoding="utf-8") as handle:
             handle.write(text)
