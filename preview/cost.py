@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from preview import prices
 from preview.engine import Recording, RecordedResource
 from preview.prices import PriceTable
+from preview.summary import cell
 from task_service import contract
 from task_service.naming import Naming, Role
 
@@ -260,6 +262,11 @@ def estimate(recording: Recording, table: PriceTable) -> Estimate:
     return Estimate(recording.stack, lines, at_max, table)
 
 
+def for_recording(recording: Recording) -> Estimate:
+    """The estimate with the price table of the stack's own region (PriceTableError when it has none)."""
+    return estimate(recording, prices.load(str(recording.outputs.get(contract.REGION.name))))
+
+
 def usd(value: Decimal) -> str:
     return f"${value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
 
@@ -312,3 +319,41 @@ def as_json(result: Estimate) -> dict[str, Any]:
         "differenceFromSeedUsd": str(result.total - sum(SEED.values(), Decimal(0))),
         "assumptions": {k: str(v) for k, v in result.assumptions.items()},
     }
+
+
+def summary_section(recording: Recording) -> str:
+    """The PR summary's cost section (Markdown): totals, the seed's figures by service, the biggest lines, the prices' date.
+
+    A stack the table cannot price gets the reason instead: the summary never fails the preview.
+    """
+    try:
+        result = for_recording(recording)
+    except prices.PriceTableError as err:
+        return f"\n#### Cost\n\nNot estimated: {err}\n"
+    seed_total = sum(SEED.values(), Decimal(0))
+    difference = result.total - seed_total
+    lines = [
+        "",
+        "#### Cost",
+        "",
+        f"About **{usd(result.total)} a month** at the desired task count, {usd(result.total_at_max)} at the autoscaling maximum "
+        f"({result.table.region}, on demand, prices of {result.table.retrieved}); seed 000 estimated {usd(seed_total)}: "
+        f"{'+' if difference >= 0 else '-'}{usd(abs(difference))}.",
+        "",
+        "| service | seed 000 | this stack |",
+        "|---|---|---|",
+        *(f"| {name} | {usd(seed) if seed is not None else '-'} | {usd(mine)} |" for name, seed, mine in seed_comparison(result)),
+        "",
+        f"<details><summary>{len(result.lines)} lines, assumptions and the price table</summary>",
+        "",
+        "| component | item | per month |",
+        "|---|---|---|",
+        *(f"| `{line.component}` | {cell(line.item)}{' (moved, not counted)' if line.moved else ''} | {usd(line.monthly)} |" for line in result.lines),
+        "",
+        "Assumptions (`ASSUMPTIONS` in preview/cost.py): " + "; ".join(f"{name}: {value:f}" for name, value in result.assumptions.items()) + ".",
+        "",
+        f"Prices: `{result.table.path.name}`, retrieved {result.table.retrieved}. {cell(result.table.source)}",
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines) + "\n"

@@ -25,7 +25,8 @@ from runbook.aws import Aws
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.integrity import replicated_tables
 from runbook.outputs import Outputs
-from runbook.report import Check, Status, table
+from runbook.output import Invocation, Report
+from runbook.report import CHECK_COLUMNS, Check, Status, records
 from runbook.snapshots import MONOLITH, TASK_SERVICE, Snapshot, Source, Wait, iso
 from runbook.waiting import WaitFailed, WaitTimedOut
 from task_service import contract
@@ -61,6 +62,8 @@ class Outcome:
     snapshots: list[Snapshot] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)
+    """What a dry run would do."""
 
     @property
     def passed(self) -> bool:
@@ -84,9 +87,11 @@ def _one(rds: Any, naming: Naming, source: Source, stack: str, options: Options,
     reuse = str(existing[source.api.snapshot_id]) if existing else None
     identifier = reuse or snapshots.new_id(naming, source, now)
     if options.dry_run:
-        emit(f"  would reuse {reuse}, younger than {options.max_age_hours:g} h" if reuse else
-             f"  would call rds.{source.api.create}({source.api.snapshot_id}={identifier!r}, {source.api.source_id}="
-             f"{source.identifier!r}) and wait up to {options.wait.minutes:g} min")
+        outcome.plan.append(
+            f"{source.role}: would reuse {reuse}, younger than {options.max_age_hours:g} h" if reuse else
+            f"{source.role}: would call rds.{source.api.create}({source.api.snapshot_id}={identifier!r}, {source.api.source_id}="
+            f"{source.identifier!r}) and wait up to {options.wait.minutes:g} min"
+        )
         return
     if reuse:
         emit(f"  reusing {reuse}: a manual snapshot younger than {options.max_age_hours:g} h")
@@ -183,28 +188,35 @@ def _keep_restore_tests(path: str, stack: str, taken: list[Snapshot]) -> None:
 NEEDS = (contract.NAME_PREFIX, contract.MONOLITH_DB_NAME)
 
 
-def run(out: Outputs, aws: Aws, stack: str, options: Options, *, as_json: bool = False, emit: Callable[[str], Any] = print) -> int:
+def _progress(line: str) -> None:
+    """Waits and actions as they happen, on stderr: stdout holds the report (or its JSON)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(out: Outputs, aws: Aws, invocation: Invocation, options: Options) -> Report:
     out.require(*NEEDS, *(() if options.monolith_db else (contract.MONOLITH_DB_HOST,)),
                 *((contract.DB_INSTANCE_ID,) if options.include_task_service else ()))
     if options.restore_dsn is not None:
         restore_test.check_dsn(options.restore_dsn)
+    stack = invocation.stack
     path = options.record or record_path(stack)
-    progress = (lambda line: print(line, file=sys.stderr)) if as_json else emit
-    outcome = take(out, aws, stack, options, progress)
+    outcome = take(out, aws, stack, options, _progress)
     written = outcome.passed and not options.dry_run
     _keep_restore_tests(path, stack, outcome.snapshots)
-    content = asdict(Record(stack, aws.region, iso(datetime.now(timezone.utc)), [asdict(s) for s in outcome.snapshots]))
+    record = Record(stack, aws.region, iso(datetime.now(timezone.utc)), [asdict(s) for s in outcome.snapshots])
     if written:
-        Path(path).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    code = EXIT_OK if options.dry_run or outcome.passed else EXIT_FAILED
-    if as_json:
-        emit(json.dumps({**content, "record": path if written else None, "dryRun": options.dry_run,
-                         "checks": [asdict(c) for c in outcome.checks], "exitCode": code}, indent=2, default=str))
-        return code
+        Path(path).write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    report = Report(EXIT_OK if options.dry_run or outcome.passed else EXIT_FAILED)
+    for line in outcome.plan:
+        report.say(line, dryRun=True, plan=outcome.plan)
     if outcome.checks:
-        emit(table(outcome.checks))
+        report.table("checks", CHECK_COLUMNS, records(outcome.checks))
+    report.fields.update(stack=stack, region=aws.region, snapshots=record.snapshots, record=path if written else None)
     if written:
-        emit(f"recorded in {path}: " + ", ".join(f"{s.source} {s.snapshotId}" for s in outcome.snapshots))
+        report.say(f"recorded in {path}: " + ", ".join(f"{s.source} {s.snapshotId}" for s in outcome.snapshots))
+        report.suggest("it counts before `dms start`", f"python -m runbook preflight --stack {stack}")
+        if out.dms_enabled:
+            report.suggest("then start DMS", invocation.command("dms", "start"))
     elif not options.dry_run:
-        emit(f"NOT recorded: a check failed; {path} is unchanged.")
-    return code
+        report.say(f"NOT recorded: a check failed; {path} is unchanged.")
+    return report

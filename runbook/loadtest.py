@@ -41,7 +41,8 @@ from runbook import dms
 from runbook.aws import Aws, error_text
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.outputs import Outputs
-from runbook.report import Check, Status, table
+from runbook.output import Invocation, Report
+from runbook.report import CHECK_COLUMNS, Check, Status, records
 from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
 from task_service import contract, loadtest
 from task_service.canary import TEST_ROUTE_HEADER
@@ -314,9 +315,9 @@ def record(aws: Aws, out: Outputs, verdict: Verdict) -> str:
     return name
 
 
-def add_parser(commands: Any, common: Any) -> None:
+def add_parser(commands: Any, parents: list[Any]) -> None:
     p = commands.add_parser(
-        "loadtest", parents=[common],
+        "loadtest", parents=parents,
         help="seed 001's load test with locust (100 users, 50 RPS, p95 < 500 ms, errors < 1%%); records the result (exit 1 on a failed gate)",
     )
     p.add_argument("--url", required=True, help="the service's base URL, e.g. https://api.example.com (the ALB's listener)")
@@ -330,7 +331,6 @@ def add_parser(commands: Any, common: Any) -> None:
     p.add_argument("--no-test-route", action="store_true", help="do not send the test route's header even when the stack has one")
     p.add_argument("--no-record", action="store_true", help="do not write the result to the stack's SSM parameter (no outputs needed)")
     p.add_argument("--write-body", metavar="FILE", help="also POST this JSON body to the first path in 1 of 10 requests (refused while DMS may replicate)")
-    p.add_argument("--json", action="store_true", help="the result as JSON on stdout (progress goes to stderr)")
 
 
 @dataclass
@@ -376,7 +376,12 @@ def headers_for(request: Request, out: Outputs | None, aws: Aws | None) -> tuple
     return headers, via_test_route
 
 
-def run(request: Request, out: Outputs | None, aws: Aws | None, *, as_json: bool = False, emit: Callable[[str], Any] = print) -> int:
+def _progress(line: str) -> None:
+    """The run as it happens, on stderr: stdout holds the report (or its JSON)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(request: Request, out: Outputs | None, aws: Aws | None, invocation: Invocation | None) -> Report:
     plan = request.plan
     check_plan(plan)
     if out is not None:
@@ -385,24 +390,22 @@ def run(request: Request, out: Outputs | None, aws: Aws | None, *, as_json: bool
         check_writes(out, aws)
     headers, via_test_route = headers_for(request, out, aws)
     route = route_check(out, via_test_route) if out is not None else "straight to the URL (no stack outputs)"
-    progress = (lambda line: print(line, file=sys.stderr)) if as_json else emit
     reachable_url(plan, headers)
-    progress(f"load test of {plan.url} {route}: {plan.users} users, {plan.rps:g} RPS, {plan.duration_seconds} s, "
-             f"{'reads and writes' if plan.write_body is not None else 'reads only'} on {', '.join(plan.paths)}")
+    _progress(f"load test of {plan.url} {route}: {plan.users} users, {plan.rps:g} RPS, {plan.duration_seconds} s, "
+              f"{'reads and writes' if plan.write_body is not None else 'reads only'} on {', '.join(plan.paths)}")
     try:
-        measured = run_locust(plan, headers, progress)
+        measured = run_locust(plan, headers, _progress)
     except (WaitTimedOut, WaitFailed) as err:
         raise BadInput(f"the load generator did not finish: {err}") from None
     verdict, checks = judge(plan, measured, via_test_route)
     parameter = record(aws, out, verdict) if request.record and out is not None and aws is not None else None
-    code = EXIT_OK if verdict.passed else EXIT_FAILED
-    if as_json:
-        emit(json.dumps({**asdict(verdict), "recordedIn": parameter, "exitCode": code}, indent=2))
-        return code
-    emit(table(checks))
+    report = Report(EXIT_OK if verdict.passed else EXIT_FAILED, fields=asdict(verdict))
+    report.table("checks", CHECK_COLUMNS, records(checks))
     for error in verdict.errors:
-        emit(f"  {error['count']} x {error['request']}: {error['error']}")
-    emit(f"{'PASSED' if verdict.passed else 'FAILED'}: {verdict.requests} requests, {verdict.achievedRps} RPS, p50/p95/p99 "
-         f"{verdict.p50Ms:g}/{verdict.p95Ms:g}/{verdict.p99Ms:g} ms, errors {verdict.errorRatePercent}%")
-    emit(f"recorded in SSM parameter {parameter}" if parameter else "not recorded (--no-record)")
-    return code
+        report.say(f"  {error['count']} x {error['request']}: {error['error']}")
+    report.say(f"{'PASSED' if verdict.passed else 'FAILED'}: {verdict.requests} requests, {verdict.achievedRps} RPS, p50/p95/p99 "
+               f"{verdict.p50Ms:g}/{verdict.p95Ms:g}/{verdict.p99Ms:g} ms, errors {verdict.errorRatePercent}%")
+    report.say(f"recorded in SSM parameter {parameter}" if parameter else "not recorded (--no-record)", recordedIn=parameter)
+    if verdict.passed and invocation is not None:
+        report.suggest("the first canary step's gate reads it", invocation.command("canary", "status"))
+    return report

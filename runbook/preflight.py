@@ -33,7 +33,8 @@ from preview.stack_files import StackFileError, load_stack
 from runbook import backup, snapshots
 from runbook.aws import Aws, error_text, is_auth_error, reachable
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
-from runbook.report import Check, Status, summary, table
+from runbook.output import JSON_OPTION, Report
+from runbook.report import CHECK_COLUMNS, Check, Status, counts, records, summary
 from task_service.canary import CANARY_TAG
 from task_service.naming import Naming, Role
 
@@ -46,14 +47,13 @@ IAM_DOC = "README 'Least IAM permissions'"
 
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser("preflight", help="before the first deploy: check the estate the stack's config points at (exit 1 on any failure)")
+    p = commands.add_parser("preflight", parents=[JSON_OPTION], help="before the first deploy: check the estate the stack's config points at (exit 1 on any failure)")
     p.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("-C", "--project-dir", type=Path, default=PROJECT_DIR, help="the Pulumi project (default: this repository)")
     p.add_argument(
         "--references", type=Path, metavar="DIR",
         help="outputs of referenced stacks as DIR/<org>.<project>.<stack>.json; without it: ask the pulumi CLI",
     )
-    p.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
 
 
 @dataclass(frozen=True)
@@ -409,22 +409,19 @@ def findings(aws: Aws, estate: Estate) -> Iterator[Finding]:
         yield from _guard(name, lambda: check(aws, estate))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Report:
     estate = load_estate(args.project_dir, args.stack, args.references)
     aws = Aws(estate.region)
     with reachable():
         results = list(findings(aws, estate))
     checks = [f.check for f in results]
     failed = [f for f in results if f.check.status is Status.FAIL]
-    if args.json:
-        rows = [{"name": f.check.name, "status": f.check.status.value, "detail": f.check.detail, "remedy": f.remedy} for f in results]
-        print(json.dumps({"passed": not failed, "checks": rows}, indent=2))
-    else:
-        print(f"Preflight of stack {estate.stack} ({estate.region}), read-only\n")
-        print(table(checks))
-        if failed:
-            print("\nTo fix:")
-            for finding in failed:
-                print(f"- {finding.check.name}: {finding.remedy}")
-        print("\n" + summary(checks))
-    return EXIT_FAILED if failed else EXIT_OK
+    report = Report(EXIT_FAILED if failed else EXIT_OK)
+    report.say(f"Preflight of stack {estate.stack} ({estate.region}), read-only\n", stack=estate.stack, region=estate.region)
+    report.table("checks", CHECK_COLUMNS, [row | {"remedy": f.remedy} for row, f in zip(records(checks), results)])
+    if failed:
+        report.say("\nTo fix:")
+        for finding in failed:
+            report.say(f"- {finding.check.name}: {finding.remedy}")
+    report.say("\n" + summary(checks), **counts(checks))
+    return report

@@ -17,9 +17,10 @@ from typing import Any
 import jinja2
 
 from runbook import backup, canary
+from runbook.integrity import dsn, replicated_tables
 from runbook.loadtest import COGNITO_PASSWORD_ENV
+from runbook.output import Invocation
 from runbook.snapshots import MONOLITH, TASK_SERVICE
-from runbook.integrity import replicated_tables
 from runbook.outputs import Outputs
 from runbook.rollback import TARGET_SECONDS
 from task_service import contract
@@ -109,29 +110,26 @@ def _function_log_group(out: Outputs, function: Output) -> str:
     return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
 
 
-def _dsn(host: str, port: str, dbname: str, user: str) -> str:
-    return f"host={host} port={port} dbname={dbname} user={user} sslmode=require"
-
-
-def _snapshots(record: backup.Record | None, stack: str) -> dict[str, str | None]:
+def _snapshots(record: backup.Record | None) -> dict[str, str | None]:
     """The recorded snapshot ids by source, where a record was given."""
     found = {s.get("source"): str(s["snapshotId"]) for s in (record.snapshots if record else [])}
     return {"monolith": found.get(MONOLITH), "service": found.get(TASK_SERVICE)}
 
 
-def render(out: Outputs, stack: str, record: backup.Record | None = None) -> str:
+def render(out: Outputs, stack: str, region: str | None = None, record: backup.Record | None = None) -> str:
     """The runbook; `record` (a `backup` record) fills in the snapshot ids the rollback scenarios restore."""
-    taken = _snapshots(record, stack)
+    taken = _snapshots(record)
     backup_path = backup.record_path(stack)
     values = SimpleNamespace(**{name: out.display(output) for name, output in vars(contract).items() if isinstance(output, Output)})
     outputs_path = f"outputs-{stack}.json"
+    invocation = Invocation(outputs_path, stack, region)
     text = _ENVIRONMENT.get_template(TEMPLATE).render(
         c=contract,
         v=values,
         stack=stack,
         source=out.source,
         outputs_path=outputs_path,
-        runbook=lambda command: f"python -m runbook {command} --outputs {outputs_path} --stack {stack}",
+        runbook=lambda command: invocation.command(*command.split()),
         up=canary.up_command(stack),
         canary_key=canary.CONFIG_KEY,
         deploy=lambda weight: canary.deploy_command(stack, weight),
@@ -144,8 +142,8 @@ def render(out: Outputs, stack: str, record: backup.Record | None = None) -> str
         dms=out.dms_enabled,
         tables=TABLES,
         replicated=qualified(replicated_tables(out)),
-        dsn=_dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
-        source_dsn=_dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
+        dsn=dsn(values.DB_ADDRESS, values.DB_PORT, values.DB_NAME, values.DB_USERNAME),
+        source_dsn=dsn(values.MONOLITH_DB_HOST, "5432", values.MONOLITH_DB_NAME, "<read-only user>"),
         missing=_missing(out),
         backup=taken,
         backup_path=backup_path,
@@ -161,8 +159,10 @@ def render(out: Outputs, stack: str, record: backup.Record | None = None) -> str
     return text.rstrip("\n") + "\n"
 
 
-def run(out: Outputs, stack: str, destination: str | None, record_path: str | None = None, emit: Callable[[str], Any] = print) -> int:
-    text = render(out, stack, backup.load_record(record_path, stack) if record_path else None)
+def run(
+    out: Outputs, stack: str, destination: str | None, region: str | None = None, record_path: str | None = None, emit: Callable[[str], Any] = print
+) -> int:
+    text = render(out, stack, region, backup.load_record(record_path, stack) if record_path else None)
     if destination:
         with open(destination, "w", encoding="utf-8") as handle:
             handle.write(text)

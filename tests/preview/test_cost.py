@@ -118,3 +118,20 @@ def test_the_command_prints_and_exports_the_estimate(capsys: pytest.CaptureFixtu
     text = subprocess.run([sys.executable, "-m", "preview", "-s", "dev", "--no-policy", "--cost"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "total at the desired count" in text.stdout and "seed 000's estimate $75.80: difference" in text.stdout
     assert "Assumptions (preview/cost.py ASSUMPTIONS):" in text.stdout and f"retrieved {TABLE.retrieved}" in text.stdout
+
+
+def test_the_pull_request_summary_has_the_cost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = tmp_path / "summary.md"
+    assert main(["-s", "prod", "-C", str(ROOT), "--no-policy", "--summary", str(summary)]) == 0
+    text = summary.read_text()
+    section = text.split("#### Cost\n", 1)[1]
+    result = _estimate("prod")
+    assert f"About **{cost.usd(result.total)} a month** at the desired task count, {cost.usd(result.total_at_max)} at the autoscaling maximum" in section
+    assert "| RDS | $40.00 | " in section and f"prices of {TABLE.retrieved}" in section
+    assert section.count("\n| `") == len(result.lines)  # every line, in the details
+
+
+def test_a_stack_the_table_cannot_price_still_gets_its_summary(tmp_path: Path) -> None:
+    recording = run_program(ROOT, "prod", {"task-service:db.instanceClass": "db.x2g.large"})
+    section = cost.summary_section(recording)
+    assert section.startswith("\n#### Cost\n\nNot estimated: ") and "rds:db.x2g.large:multi-az" in section

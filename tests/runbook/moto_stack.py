@@ -128,6 +128,14 @@ class Stack:
         """moto's own task object: moto never moves a new task to "ready", so tests do."""
         return dms_backends[DEFAULT_ACCOUNT_ID][self.region].replication_tasks[self.value(contract.DMS_REPLICATION_TASK_ARN)]
 
+    def dms_load(self, status: str, **stats: Any) -> None:
+        """Put the task mid-way through a full load: moto reports every task's ReplicationTaskStats as finished
+        (100%), so the statistics DMS would report are laid over moto's own description of the task."""
+        task = self.dms_task()
+        task.status = status
+        described = type(task).to_dict
+        task.to_dict = lambda: (lambda d: {**d, "ReplicationTaskStats": {**d["ReplicationTaskStats"], **stats}})(described(task))
+
 
 def _forward(monolith_arn: str, service_arn: str, service_weight: int) -> list[dict[str, Any]]:
     groups = [{"TargetGroupArn": monolith_arn, "Weight": 100 - service_weight}, {"TargetGroupArn": service_arn, "Weight": service_weight}]

@@ -147,10 +147,10 @@ def test_a_snapshot_that_never_becomes_available_ends_the_wait(
         started = time.monotonic()
         code = main(["backup", "--outputs", outputs_file(stack.outputs), "--record", str(record), "--wait-minutes", "0.02", "--poll-seconds", "0.3"])
         elapsed = time.monotonic() - started
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 1 and not record.exists() and elapsed < 10
-    assert out.count("waiting for snapshot") >= 3  # visible: one line per poll
-    assert "still creating after 1 s (limit 1 s)" in out and "NOT recorded" in out
+    assert captured.err.count("waiting for snapshot") >= 3  # visible as it happens: one line per poll, on stderr
+    assert "still creating after 1 s (limit 1 s)" in captured.out and "NOT recorded" in captured.out
 
 
 def test_json_output(stack: moto_stack.Stack, outputs_file: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,8 +158,10 @@ def test_json_output(stack: moto_stack.Stack, outputs_file: Any, tmp_path: Path,
     assert _run(stack, outputs_file, tmp_path, "--json")[0] == 0
     captured = capsys.readouterr()
     document = json.loads(captured.out)
-    assert document["exitCode"] == 0 and document["record"].endswith("backup-prod.json")
-    assert {c["status"] for c in document["checks"]} == {"PASS"}
+    assert document["record"].endswith("backup-prod.json") and document["stack"] == "prod"
+    assert {c["result"] for c in document["checks"]} == {"PASS"}
+    assert document["snapshots"][0]["snapshotId"].startswith(f"{stack.value(contract.NAME_PREFIX)}-backup-monolith-")
+    assert [n["command"] for n in document["next"]][0] == "python -m runbook preflight --stack prod"
     assert "created" in captured.err  # progress stays off stdout
 
 

@@ -134,7 +134,8 @@ def test_a_healthy_service_passes_through_the_test_route_and_the_result_is_recor
     assert result["requests"] <= len(api.headers)  # every request locust counted reached the server
     shown = captured.out + captured.err
     assert value not in shown and token.split(" ", 1)[1] not in shown and PASSWORD not in shown
-    assert "via the test route" in captured.out and f"recorded in SSM parameter {stack.value(contract.LOADTEST_RESULT_PARAMETER)}" in captured.out
+    assert "via the test route" in captured.err and f"recorded in SSM parameter {stack.value(contract.LOADTEST_RESULT_PARAMETER)}" in captured.out
+    assert "python -m runbook canary status --outputs" in captured.out  # the next command, runnable as printed
 
 
 def test_a_slow_service_fails_on_p95(routed: tuple[moto_stack.Stack, str], outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,8 +143,9 @@ def test_a_slow_service_fails_on_p95(routed: tuple[moto_stack.Stack, str], outpu
     with server(delay=0.6) as api:
         code = main(["loadtest", "--url", api.url, "--outputs", outputs_file(stack.outputs), "--users", "10", "--rps", "10", "--duration", "4s", "--json"])
     document = json.loads(capsys.readouterr().out)
-    assert code == 1 and document["exitCode"] == 1
+    assert code == 1 and document["passed"] is False
     assert document["failedChecks"] == ["p95 latency"] and document["p95Ms"] >= 600
+    assert {row["check"]: row["result"] for row in document["checks"]}["p95 latency"] == "FAIL"
     assert _recorded(stack)["passed"] is False
 
 

@@ -147,8 +147,9 @@ def test_a_good_estate_passes_every_check(estate: Estate, capsys: pytest.Capture
 def test_json_output(estate: Estate, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["preflight", "--stack", "prod", "-C", str(estate.project), "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["passed"] is True
-    assert {row["name"] for row in report["checks"]} == CHECKS and all(row["remedy"] == "" for row in report["checks"])
+    assert code == 0 and (report["passed"], report["failed"], report["notAvailable"]) == (len(CHECKS), 0, 0)
+    assert {row["check"] for row in report["checks"]} == CHECKS and all(row["remedy"] == "" for row in report["checks"])
+    assert {row["result"] for row in report["checks"]} == {"PASS"} and report["stack"] == "prod"
 
 
 def _foreign_rule_at_10(estate: Estate) -> None:

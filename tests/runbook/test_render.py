@@ -166,6 +166,18 @@ def test_the_rollback_scenarios_name_the_recorded_snapshots(tmp_path: Path, caps
     assert main(["render", "--outputs", "tests/runbook/fixtures/outputs-prod.json", "--backup", str(tmp_path / "none.json")]) == 2
 
 
+@pytest.mark.parametrize("name", ["outputs-prod.json", "outputs-dev.json"])
+def test_emergency_rollback_comes_first_and_every_step_says_how_to_tell_it_worked(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    text = _render(capsys, name)
+    head, procedure = text.split("\n## 1. ", 1)
+    assert "> **Emergency rollback**" in head and "rollback --yes --outputs outputs-" in head
+    steps = ("1. " + procedure).split("\n## ")
+    assert [step.split(".", 1)[0] for step in steps] == [str(n) for n in range(1, 12)]
+    done = [step for step in steps if "skip this step" not in step]  # dev has no DMS: its backup and DMS steps are skipped
+    assert len(done) == (9 if name == "outputs-dev.json" else 11)
+    assert all(step.count("**Worked when:**") == 1 for step in done), [step.split("\n", 1)[0] for step in done if "**Worked when:**" not in step]
+
+
 def test_the_app_role_and_the_first_rotation_follow_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/first-deploy.md's order: schema, the application's role, then both secrets rotated once by hand (master first)."""
     values = json.loads((FIXTURES / "outputs-prod.json").read_text())
