@@ -2,6 +2,7 @@
 # Both bring .venv in line with uv.lock, with every dependency group; the Pulumi CLI itself installs only the
 # program's runtime dependencies into the same .venv (see "Dependencies" in the README).
 STACK ?= dev
+PREVIEW_ARGS ?=  # more options for `python -m preview`, e.g. CI's --summary FILE
 PY := .venv/bin/python
 # The uv pinned in pyproject.toml ([tool.uv] required-version): the one on PATH when it is that version (CI's
 # setup-uv), else a private copy installed from PyPI into .tools/ on first use.
@@ -26,7 +27,7 @@ venv: $(UV)
 	@$(UV) sync --locked --all-groups --check -q 2>/dev/null || $(UV) sync --locked --all-groups --compile-bytecode -q
 
 preview: venv
-	$(PY) -m preview -s $(STACK)
+	$(PY) -m preview -s $(STACK) $(PREVIEW_ARGS)
 
 test: venv $(CHECKOV_VENV)/.installed
 	scripts/ensure-postgres

@@ -1,8 +1,8 @@
 """task-service: carve the Task Service out of the MyTeacher monolith onto AWS.
 
 Reads and validates the stack config, builds the components in the order the architecture reads (keys, alarm
-topic, database, route, image repository and cluster, service, DMS, secret rotation, and last the dashboard from
-the others' real outputs), and exports the stack outputs of `task_service.contract`, which the runbook consumes.
+topic, database, route, image repository and cluster, service, the load test's route when enabled, DMS, secret
+rotation, and last the dashboard from the others' real outputs), and exports the stack outputs of `task_service.contract`, which the runbook consumes.
 Nothing else belongs here.
 """
 
@@ -27,6 +27,8 @@ from components import (
     FargateServiceArgs,
     ImageRepository,
     ImageRepositoryArgs,
+    LoadTestRoute,
+    LoadTestRouteArgs,
     Monitoring,
     MonitoringArgs,
     RotatedSecret,
@@ -131,6 +133,22 @@ service = FargateService(
 )
 db.admit("service", service.security_group.id)
 
+test_route = None
+if cfg.test_route.enabled:
+    test_route = LoadTestRoute(
+        "task-service-test-route",
+        LoadTestRouteArgs(
+            settings=cfg.test_route,
+            naming=naming,
+            listener_arn=monolith.listener_arn,
+            target_group_arn=route.target_group.arn,
+            path_patterns=cfg.route.path_patterns,
+            kms_key_arn=keys.data.arn,
+            recovery_window_days=cfg.secrets.recovery_window_days,
+            tags=tags,
+        ),
+    )
+
 dms = None
 if cfg.dms.enabled:
     dms = DmsReplication(
@@ -197,6 +215,7 @@ outputs: dict[contract.Output, Any] = {
     contract.PROJECT: stack_config.PROJECT,
     contract.STACK: cfg.stack,
     contract.REGION: cfg.region,
+    contract.NAME_PREFIX: naming.prefix,
     contract.DB_INSTANCE_ID: db.instance.identifier,
     contract.DB_ENDPOINT: db.instance.endpoint,
     contract.DB_ADDRESS: db.instance.address,
@@ -239,6 +258,7 @@ outputs: dict[contract.Output, Any] = {
     ),
     contract.DASHBOARD_NAME: dashboard.dashboard.dashboard_name,
     contract.DASHBOARD_URL: dashboard.url,
+    contract.LOADTEST_RESULT_PARAMETER: naming.of(Role.LOADTEST_RESULT),
 }
 if dms is not None:
     outputs |= {
@@ -248,6 +268,11 @@ if dms is not None:
         contract.DMS_TARGET_ENDPOINT_ARN: dms.target_endpoint.endpoint_arn,
         contract.DMS_TABLES: dms.tables,
     }
-contract.check_exports(outputs, dms_enabled=dms is not None)
+if test_route is not None:
+    outputs |= {
+        contract.TEST_ROUTE_RULE_ARN: test_route.listener_rule.arn,
+        contract.TEST_ROUTE_SECRET_ARN: test_route.secret.arn,
+    }
+contract.check_exports(outputs, dms_enabled=dms is not None, test_route_enabled=test_route is not None)
 for output, value in outputs.items():
     pulumi.export(output.name, pulumi.Output.secret(value) if output.secret else value)

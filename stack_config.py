@@ -29,6 +29,7 @@ from components.alb_route import RouteSettings
 from components.database import DatabaseSettings
 from components.dms_replication import DmsSettings
 from components.fargate_service import AutoscalingSettings, CognitoSettings, ServiceSettings
+from components.loadtest_route import LoadTestRouteSettings
 from components.secret_rotation import SecretsSettings
 from components.settings import (
     IDENTIFIER,
@@ -136,6 +137,8 @@ class MonolithStackSettings(Settings):
 
 
 ENVIRONMENTS = ("production", "development")
+ALB_MATCH_EVALUATIONS_PER_RULE = 5
+"""Path patterns plus header values a listener rule may hold in all (Elastic Load Balancing's rule condition limits)."""
 PRODUCTION_LOG_RETENTION_DAYS = 365
 
 
@@ -162,6 +165,7 @@ class StackFile(Settings):
     service: ServiceSettings
     autoscaling: AutoscalingSettings
     route: RouteSettings
+    test_route: LoadTestRouteSettings
     dms: DmsSettings
     cognito: CognitoSettings
     secrets: SecretsSettings
@@ -177,6 +181,8 @@ class StackFile(Settings):
             raise invalid("must be 0 until service.image is set (no task serves /api/tasks yet)", "canaryWeight", self.canary_weight)
         if self.environment == "production":
             self._production_rules()
+        if self.test_route.enabled:
+            self._test_route_rules()
         if self.monolith_stack is None:
             for section, names in REFERENCEABLE.items():
                 missing = next((name for name in names if getattr(getattr(self, section), name) is None), None)
@@ -190,6 +196,25 @@ class StackFile(Settings):
             if key in RESERVED_TAGS:
                 raise invalid(f"must not be set: the program sets {', '.join(RESERVED_TAGS)} itself", f"tags.{key}")
         return self
+
+    def _test_route_rules(self) -> None:
+        """The test route must reach a running service, before the weighted rule, within ALB's condition limits."""
+        route, test_route = self.route, self.test_route
+        if self.service.parked:
+            raise invalid("must be false until service.image is set (no task would answer)", "testRoute.enabled", True)
+        if test_route.priority >= route.priority:
+            raise invalid(
+                f"must be lower than route.priority ({route.priority}): ALB evaluates the lowest number first",
+                "testRoute.priority",
+                test_route.priority,
+            )
+        if len(route.path_patterns) + 1 > ALB_MATCH_EVALUATIONS_PER_RULE:
+            raise invalid(
+                f"must list at most {ALB_MATCH_EVALUATIONS_PER_RULE - 1} paths with testRoute.enabled "
+                f"(ALB allows {ALB_MATCH_EVALUATIONS_PER_RULE} match evaluations per rule, one is the header)",
+                "route.pathPatterns",
+                list(route.path_patterns),
+            )
 
     def _production_rules(self) -> None:
         """What a production stack may not relax (`environment: development` may)."""
@@ -215,7 +240,7 @@ class StackFile(Settings):
             )
 
 
-SECTIONS = ("network", "monolith", "db", "service", "autoscaling", "route", "dms", "cognito", "secrets")
+SECTIONS = ("network", "monolith", "db", "service", "autoscaling", "route", "testRoute", "dms", "cognito", "secrets")
 """Structured keys that may be left out (or null, which the CLI hands over as "") entirely: every setting in them
 then takes its default. Null means "not set" nowhere else."""
 
@@ -276,6 +301,7 @@ class StackConfig:
     service: ServiceSettings
     autoscaling: AutoscalingSettings
     route: RouteSettings
+    test_route: LoadTestRouteSettings
     dms: DmsSettings
     cognito: CognitoSettings
     secrets: SecretsSettings
@@ -474,6 +500,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         service=settings.service,
         autoscaling=settings.autoscaling,
         route=settings.route,
+        test_route=settings.test_route,
         dms=dms,
         cognito=settings.cognito,
         secrets=settings.secrets,

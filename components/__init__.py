@@ -14,6 +14,7 @@ from components.fargate_service import (
 )
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
+from components.loadtest_route import LoadTestRoute, LoadTestRouteArgs, LoadTestRouteSettings
 from components.monitoring import Monitoring, MonitoringArgs
 from components.secret_rotation import RotatedSecret, SecretRotation, SecretRotationArgs, SecretsSettings
 
@@ -37,6 +38,9 @@ __all__ = [
     "FargateServiceArgs",
     "ImageRepository",
     "ImageRepositoryArgs",
+    "LoadTestRoute",
+    "LoadTestRouteArgs",
+    "LoadTestRouteSettings",
     "Monitoring",
     "MonitoringArgs",
     "RotatedSecret",

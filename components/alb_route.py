@@ -18,10 +18,10 @@ from typing import Annotated, Mapping
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, StrictInt, StrictStr, model_validator
+from pydantic import Field, StrictStr, model_validator
 
 from components.common import metric_alarm
-from components.settings import UNIQUE, Settings, invalid, matches
+from components.settings import UNIQUE, ListenerPriority, Settings, invalid, matches
 from task_service.canary import CANARY_TAG
 from task_service.naming import Naming, Role
 
@@ -60,7 +60,7 @@ class RouteSettings(Settings):
         UNIQUE,
     ] = ("/api/tasks", "/api/tasks/*")
     """At most 3 patterns with at most 5 wildcards between them (ALB listener rule quotas)."""
-    priority: StrictInt = Field(10, ge=1, le=50000)
+    priority: ListenerPriority = 10
     """Never change it on a live rule: a new priority replaces the rule."""
 
     @model_validator(mode="after")

@@ -111,5 +111,7 @@ SubnetIds = Annotated[
 ]
 """At least two subnets (two AZs), never the same one twice."""
 SecurityGroupId = Annotated[StrictStr, NON_EMPTY, matches(r"sg-[0-9a-f]{8,17}", "a security group id (sg-...)")]
+ListenerPriority = Annotated[StrictInt, Field(ge=1, le=50000)]
+"""A listener rule's priority as ALB accepts it (lower numbers are evaluated first)."""
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 """The retention periods CloudWatch Logs accepts."""

@@ -51,6 +51,13 @@ class Diagnostic:
     policy_pack_version: str = ""
     severity: str = ""
 
+    def specific_lines(self) -> list[str]:
+        """The message's lines without the policy's description, which the SDK puts in front of every message."""
+        lines = [line for line in self.message.strip().splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].strip() == self.description.strip():
+            lines = lines[1:]
+        return lines or [self.description]
+
 
 @dataclass(frozen=True)
 class NotApplicable:

@@ -19,18 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from preview import cost, prices
 from preview.analyzer_client import AnalysisResult, PolicyPackServer
 from preview.analyzer_requests import resources_from_recording
+from preview.digest import digest
 from preview.engine import STACK_TYPE, ProgramError, Recording, run_program
+from preview.outputs import plain_value, stack_outputs
 from preview.pack_process import PolicyPackError
 from preview.policy_config import load_policy_config, source_name
 from preview.stack_files import StackFileError, load_stack
-from preview.wire import UNKNOWN, is_secret
+from preview.summary import markdown
+from preview.wire import UNKNOWN
 from task_service.contract import PREVIEW_UNKNOWN_KEY
 from task_service.untrusted import InputError
+from task_service.version import version
 
 EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
-SECRET_TEXT = "[secret]"
 
 
 @dataclass
@@ -38,6 +42,8 @@ class PreviewResult:
     recording: Recording
     policy: AnalysisResult | None
     timings: dict[str, float] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    """The stack's config as the engine's prelude shows it (secrets blinded)."""
 
     @property
     def exit_code(self) -> int:
@@ -101,49 +107,7 @@ def run_preview(
             timings["policy"] = time.perf_counter() - policy_started
     timings["total"] = time.perf_counter() - started
     progress.done()
-    return PreviewResult(recording, policy, timings)
-
-
-def plain_value(value: Any) -> Any:
-    """A wire value as `pulumi stack output --json` shows it: secrets hidden, whole numbers as integers."""
-    if is_secret(value):
-        return SECRET_TEXT
-    if isinstance(value, dict):
-        return {k: plain_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_value(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _unknown(value: Any) -> bool:
-    """Only a deploy can tell the value: it is, or holds, the unknown sentinel (a secret always shows as hidden)."""
-    if is_secret(value):
-        return False
-    if isinstance(value, dict):
-        return any(_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_unknown(v) for v in value)
-    return value == UNKNOWN
-
-
-def stack_outputs(recording: Recording) -> dict[str, Any]:
-    """What `pulumi stack output --json` would print once the stack is deployed, as far as a preview can tell.
-
-    Outputs only a deploy can know are left out, their names listed under PREVIEW_UNKNOWN_KEY (absent when there
-    are none), so a reader never mistakes the engine's sentinel for a value.
-    """
-    known: dict[str, Any] = {}
-    unknown: list[str] = []
-    for name, value in sorted(recording.outputs.items()):
-        if _unknown(value):
-            unknown.append(name)
-        else:
-            known[name] = plain_value(value)
-    if unknown:
-        known[PREVIEW_UNKNOWN_KEY] = unknown
-    return known
+    return PreviewResult(recording, policy, timings, settings.prelude_config())
 
 
 def _display(value: Any) -> str:
@@ -204,7 +168,7 @@ def _render_policy(policy: AnalysisResult, rec: Recording, out: TextIO) -> None:
         for d in found:
             where = names.get(d.urn, d.urn or "the stack")
             out.write(f"        - [{d.policy_name}] {where}\n")
-            for line in _detail(d.message, d.description):
+            for line in d.specific_lines():
                 out.write(f"          {line}\n")
     if policy.not_applicable:
         out.write(f"    ∅  not applicable ({len(policy.not_applicable)})\n")
@@ -213,37 +177,22 @@ def _render_policy(policy: AnalysisResult, rec: Recording, out: TextIO) -> None:
             out.write(f"        - [{n.policy_name}] {where}: {n.reason}\n")
 
 
-def _detail(message: str, description: str) -> list[str]:
-    """The SDK prefixes every message with the policy's description; show what is specific to this finding."""
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].strip() == description.strip():
-        lines = lines[1:]
-    return lines or [description]
-
-
 def as_json(result: PreviewResult) -> dict[str, Any]:
-    rec = result.recording
-    policy = result.policy
-    return {
-        "project": rec.project,
-        "stack": rec.stack,
-        "steps": [
-            {"op": "create", "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom, "inputs": plain_value(r.inputs)}
-            for r in rec.resources
-        ],
-        "summary": {"create": len(rec.resources) + 1, "byType": dict(sorted(Counter(r.type for r in rec.resources).items()))},
-        "policy": None
-        if policy is None
-        else {
-            "diagnostics": [d.__dict__ for d in policy.diagnostics],
-            "notApplicable": [n.__dict__ for n in policy.not_applicable],
-            "mandatory": len(policy.mandatory),
-            "advisory": len(policy.advisory),
-        },
-        "outputs": stack_outputs(rec),
-        "timings": result.timings,
-        "exitCode": result.exit_code,
-    }
+    """The CLI's PreviewDigest plus `policyViolations` (see preview.digest)."""
+    return digest(result.recording, result.policy, result.config, result.timings.get("total", 0.0))
+
+
+def _files(args: argparse.Namespace, result: PreviewResult) -> list[tuple[Path, str, str, str]]:
+    """What this run writes besides stdout, as (path, mode, text, what): the outputs, the summary, CI's step summary."""
+    files = []
+    if args.outputs is not None:
+        files.append((args.outputs, "w", json.dumps(stack_outputs(result.recording), indent=2) + "\n", "outputs file"))
+    text = markdown(result.recording, result.policy, result.exit_code) + cost.summary_section(result.recording)
+    if args.summary is not None:
+        files.append((args.summary, "w", text, "summary file"))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        files.append((Path(os.environ["GITHUB_STEP_SUMMARY"]), "a", text, "$GITHUB_STEP_SUMMARY"))
+    return files
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -251,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m preview",
         description="Hermetic `pulumi preview` with the policy pack: no Pulumi CLI, no provider plugin, no cloud.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("-s", "--stack", default="dev", help="stack name, reads Pulumi.<stack>.yaml (default: dev)")
     parser.add_argument("-C", "--cwd", type=Path, default=Path.cwd(), help="project directory (default: .)")
     parser.add_argument("--policy-pack", type=Path, default=None, help="policy pack directory (default: <cwd>/policy)")
@@ -259,7 +209,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument("--stack-references", type=Path, default=None, help="outputs of referenced stacks (default: <cwd>/stack-references)")
-    parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of the report")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print the result as `pulumi preview --json` does (its PreviewDigest), plus policyViolations",
+    )
+    parser.add_argument(
+        "--summary", type=Path, default=None, metavar="FILE",
+        help="write the Markdown summary to FILE (it always goes to $GITHUB_STEP_SUMMARY when that is set)",
+    )
+    parser.add_argument(
+        "--cost", action="store_true",
+        help="also print the stack's monthly cost estimate (under `cost` with --json); the summary always has it",
+    )
     parser.add_argument(
         "--outputs", type=Path, default=None,
         help=f"write the outputs as `pulumi stack output --json` does; unknown ones are named under {PREVIEW_UNKNOWN_KEY}",
@@ -286,15 +247,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ProgramError, PolicyPackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.outputs is not None:
+    for path, mode, text, what in _files(args, result):
         try:
-            args.outputs.write_text(json.dumps(stack_outputs(result.recording), indent=2) + "\n", encoding="utf-8")
+            with open(path, mode, encoding="utf-8") as handle:
+                handle.write(text)
         except OSError as exc:
-            print(f"error: cannot write outputs file {args.outputs}: {exc.strerror}", file=sys.stderr)
+            print(f"error: cannot write {what} {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    estimate = None
+    if args.cost:
+        try:
+            estimate = cost.for_recording(result.recording)
+        except prices.PriceTableError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if args.json:
-        json.dump(as_json(result), sys.stdout, indent=2, default=str)
+        document = as_json(result) | ({"cost": cost.as_json(estimate)} if estimate else {})
+        json.dump(document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
         render(result, sys.stdout)
+        if estimate:
+            cost.render(estimate, sys.stdout.write)
     return result.exit_code

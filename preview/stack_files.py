@@ -37,6 +37,7 @@ NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
 """Project and stack names as Pulumi allows them (no path separators: the stack name is part of a file name)."""
 KEY = re.compile(r"[^:\s]+:[^:\s]+", re.ASCII)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+BLINDED = "[secret]"
 _DECLARATION_KEYS = {"type", "default", "description", "secret", "items", "value"}
 _TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
 # Stack-file keys that only concern decrypting `secure:` values, which the hermetic preview never does.
@@ -107,15 +108,19 @@ class StackSettings:
         """The config map as the engine passes it to a program (PULUMI_CONFIG): text, JSON for structures."""
         return {key: _as_text(value) for key, value in self.config.items()}
 
+    def prelude_config(self) -> dict[str, str]:
+        """The config as `pulumi preview --json` prints it (the engine's prelude event): secrets blinded."""
+        return {key: BLINDED if key in self.secret_keys else text for key, text in sorted(self.engine_config().items())}
+
 
 def _as_text(value: Any) -> str:
+    """As the CLI marshals a config value: strings as they are, null as "" (go-yaml decodes null into a string as its
+    zero value), anything else as compact JSON, keys sorted."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def read_yaml(path: Path) -> Any:

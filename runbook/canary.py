@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import jsonschema
 
 from runbook.alb import RuleState, dimension_load_balancer, read_rule
 from runbook.aws import Aws
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
+from runbook.integrity import dsn
+from runbook.output import Invocation, Report
 from runbook.outputs import Outputs
 from runbook.pack import POLICY_DIR, health_gate
-from runbook.report import Check, Status, table
+from runbook.report import CHECK_COLUMNS, Check, Status, records
 from task_service import contract
 from task_service.canary import next_step
 from task_service.naming import Naming, Role
@@ -54,11 +54,6 @@ def up_command(stack: str) -> str:
 def deploy_command(stack: str, weight: int) -> str:
     """The exact, reviewed change that moves the canary to `weight`."""
     return f"pulumi config set {CONFIG_KEY} {weight} -s {stack} && {up_command(stack)}"
-
-
-def runbook_command(stack: str, outputs_path: str | None, action: str = "canary watch") -> str:
-    """A runbook command for this stack, with the outputs file the operator gave (none: the pulumi CLI's)."""
-    return f"python -m runbook {action} --stack {stack}" + (f" --outputs {outputs_path}" if outputs_path else "")
 
 
 def policy_config_path(stack: str) -> Path:
@@ -165,26 +160,40 @@ def _configured_check(reading: Reading, configured: int, stack: str) -> Check:
     )
 
 
-def next_lines(reading: Reading, checks: Sequence[Check], stack: str, outputs_path: str | None) -> list[str]:
-    """The verdict on the next step and the exact command(s) for it."""
+def _next(report: Report, invocation: Invocation, out: Outputs, reading: Reading, checks: Sequence[Check]) -> None:
+    """The verdict on the next step, and the commands for each way on: forward, watch, back, or on to integrity."""
     upcoming = next_step(reading.percent)
-    if upcoming is None:
-        return ["canary complete: the service takes 100%. Next: `python -m runbook integrity`, then the end of migration."]
     ok = allowed(checks)
-    lines = [f"next step: {reading.percent}% -> {upcoming}%: {'ALLOWED' if ok else 'NOT ALLOWED'}"]
-    if ok:
-        return lines + [f"  {deploy_command(stack, upcoming)}"]
+    report.exit_code = EXIT_OK if ok else EXIT_FAILED
+    if upcoming is None:
+        report.say("canary complete: the service takes 100%; next the integrity check, then the end of migration.", nextPercent=None)
+        report.suggest("compare the tables (SOURCE_DSN: the monolith database)", integrity_command(invocation, out))
+        return
     blocking = [c.name for c in checks if c.status is not Status.PASS]
-    return lines + [
-        f"  blocked by: {', '.join(blocking)}. Watch the step: {runbook_command(stack, outputs_path)}",
-        f"  when it ends healthy: {deploy_command(stack, upcoming)}",
-        f"  to go back instead: {runbook_command(stack, outputs_path, 'rollback')}",
-    ]
+    report.say(
+        f"next step: {reading.percent}% -> {upcoming}%: {'ALLOWED' if ok else 'NOT ALLOWED'}"
+        + ("" if ok else f" (blocked by: {', '.join(blocking)})"),
+        nextPercent=upcoming,
+        allowed=ok,
+        blockedBy=blocking,
+    )
+    if ok:
+        report.suggest("move forward", deploy_command(invocation.stack, upcoming))
+        return
+    report.suggest("watch the step", invocation.command("canary", "watch"))
+    report.suggest("when it ends healthy", deploy_command(invocation.stack, upcoming))
+    report.suggest("to go back instead", invocation.command("rollback", "--yes"))
 
 
-def run(out: Outputs, aws: Aws, stack: str, window_minutes: int | None, outputs_path: str | None,
-        emit: Callable[[str], Any] = print) -> int:
+def integrity_command(invocation: Invocation, out: Outputs) -> str:
+    """`integrity` against the stack's database; the monolith's DSN is the operator's ($SOURCE_DSN)."""
+    target = dsn(*(out.display(output) for output in (contract.DB_ADDRESS, contract.DB_PORT, contract.DB_NAME, contract.DB_USERNAME)))
+    return f'{invocation.command("integrity", "--target", target)} --source "$SOURCE_DSN"'
+
+
+def run(out: Outputs, aws: Aws, invocation: Invocation, window_minutes: int | None) -> Report:
     out.require(*NEEDS)
+    stack = invocation.stack
     thresholds = thresholds_for(stack)
     if window_minutes is not None:
         if not 1 <= window_minutes <= 1440:
@@ -193,14 +202,25 @@ def run(out: Outputs, aws: Aws, stack: str, window_minutes: int | None, outputs_
     configured = out.integer(contract.CANARY_WEIGHT)
     reading = read_or_bad_input(out, aws, thresholds)
     monolith, service = out.string(contract.MONOLITH_TARGET_GROUP_ARN), out.string(contract.TARGET_GROUP_ARN)
-    emit(f"listener rule: monolith {reading.rule.weight(monolith)} / service {reading.rule.weight(service)} "
-         f"-> service gets {reading.percent}%")
-    emit(f"configured {CONFIG_KEY}: {configured}; gate thresholds: {policy_config_path(stack).relative_to(POLICY_DIR.parent)} "
-         f"({health_gate.POLICY_NAME}), soak window {thresholds.soak_minutes} minutes")
+    report = Report()
+    report.say(
+        f"listener rule: monolith {reading.rule.weight(monolith)} / service {reading.rule.weight(service)} "
+        f"-> service gets {reading.percent}%",
+        monolithWeight=reading.rule.weight(monolith),
+        serviceWeight=reading.rule.weight(service),
+        livePercent=reading.percent,
+    )
+    config = str(policy_config_path(stack).relative_to(POLICY_DIR.parent))
+    report.say(
+        f"configured {CONFIG_KEY}: {configured}; gate thresholds: {config} ({health_gate.POLICY_NAME}), "
+        f"soak window {thresholds.soak_minutes} minutes",
+        configuredPercent=configured,
+        policyConfig=config,
+        soakMinutes=thresholds.soak_minutes,
+    )
     if reading.soak is not None:
-        emit(f"soak: {reading.soak.detail}")
+        report.say(f"soak: {reading.soak.detail}", soak=reading.soak.detail)
     checks = [_configured_check(reading, configured, stack), *map(as_check, reading.findings)]
-    emit(table(checks))
-    for line in next_lines(reading, checks, stack, outputs_path):
-        emit(line)
-    return EXIT_OK if allowed(checks) else EXIT_FAILED
+    report.table("checks", CHECK_COLUMNS, records(checks))
+    _next(report, invocation, out, reading, checks)
+    return report

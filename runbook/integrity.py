@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO, TypeVar
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from runbook import ranges
 from runbook.db import check_dsn, connect
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
+from runbook.output import Report
 from runbook.ranges import Key, Range, Summary, Table
 from runbook.outputs import Outputs
 from task_service import contract
@@ -361,6 +363,12 @@ def terminal_progress(stream: TextIO) -> Callable[[Progress], None] | None:
     return show
 
 
+def dsn(host: str, port: str, dbname: str, user: str) -> str:
+    """A libpq DSN over TLS without a password (libpq takes it from PGPASSWORD, never from a file or a command line);
+    a value with spaces or quotes is libpq-quoted."""
+    return make_conninfo(host=host, port=port, dbname=dbname, user=user, sslmode="require")
+
+
 def replicated_tables(out: Outputs | None) -> tuple[str, ...]:
     """The tables to compare (and to make read-only): the stack's replicated ones (`contract.DMS_TABLES`), else all six."""
     six = qualified()
@@ -407,25 +415,50 @@ def check(
                 raise BadInput(f"integrity query failed: {clip(str(err))}") from None
 
 
+REPORT_COLUMNS = {
+    "table": "table",
+    "sourceRows": "source rows",
+    "targetRows": "target rows",
+    "sourceMd5": "source md5",
+    "targetMd5": "target md5",
+    "result": "result",
+}
+
+
+def _record(r: TableResult) -> dict[str, Any]:
+    """A table's row, with the counts and samples the text lists under the table."""
+    return {
+        "table": r.table,
+        "sourceRows": r.source_rows,
+        "targetRows": r.target_rows,
+        "sourceMd5": r.source_md5 or None,
+        "targetMd5": r.target_md5 or None,
+        "result": "DIFFERS" if r.differs else "ok",
+        "changed": r.changed,
+        "missingInTarget": r.missing,
+        "extraInTarget": r.extra,
+        "problems": r.problems,
+        "samples": r.samples,
+    }
+
+
+def report(results: list[TableResult]) -> Report:
+    differing = [r for r in results if r.differs]
+    shown = Report(EXIT_FAILED if differing else EXIT_OK)
+    shown.table("tables", REPORT_COLUMNS, [_record(r) for r in results])
+    for r in differing:
+        shown.say(f"{r.table}: {r.changed} changed, {r.missing} missing in target, {r.extra} extra in target")
+        for line in r.problems + r.samples:
+            shown.say(f"  {line}")
+    shown.say(f"{len(results) - len(differing)}/{len(results)} tables identical", identical=len(results) - len(differing), compared=len(results))
+    return shown
+
+
 def run(
     source_dsn: str,
     target_dsn: str,
     samples: int = 5,
     tables: Sequence[str] = TABLES,
-    emit: Callable[[str], Any] = print,
     progress: Callable[[Progress], Any] | None = None,
-) -> int:
-    results = check(source_dsn, target_dsn, samples, tables, progress=progress)
-    emit("| table | source rows | target rows | source md5 | target md5 | result |")
-    emit("|---|---|---|---|---|---|")
-    for r in results:
-        emit(f"| {r.table} | {r.source_rows} | {r.target_rows} | {r.source_md5 or '-'} | {r.target_md5 or '-'} | {'DIFFERS' if r.differs else 'ok'} |")
-    differing = [r for r in results if r.differs]
-    for r in differing:
-        emit(f"{r.table}: {r.changed} changed, {r.missing} missing in target, {r.extra} extra in target")
-        for problem in r.problems:
-            emit(f"  {problem}")
-        for sample in r.samples:
-            emit(f"  {sample}")
-    emit(f"{len(results) - len(differing)}/{len(results)} tables identical")
-    return EXIT_FAILED if differing else EXIT_OK
+) -> Report:
+    return report(check(source_dsn, target_dsn, samples, tables, progress=progress))

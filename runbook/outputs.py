@@ -55,6 +55,11 @@ class Outputs:
         """DMS outputs are exported only when the stack enables DMS (dev has none)."""
         return any(self.present(output) for output in contract.CONTRACT if output.dms)
 
+    @property
+    def test_route_enabled(self) -> bool:
+        """The test route's outputs are exported only when the stack enables it (`testRoute.enabled`)."""
+        return any(self.present(output) for output in contract.CONTRACT if output.test_route)
+
     def reason_unavailable(self, output: Output) -> str | None:
         """None when `output` holds a real value; otherwise a short reason fit for a runbook note."""
         if output.name in self.unknown:
@@ -102,11 +107,12 @@ class Outputs:
     def require(self, *needed: Output) -> None:
         """Check every output a command needs before it touches AWS, so a bad file changes nothing.
 
-        DMS outputs are skipped when the stack has DMS disabled: their absence is legitimate there.
+        DMS outputs are skipped when the stack has DMS disabled, the test route's when it has none: their absence is
+        legitimate there.
         """
         problems = []
         for output in needed:
-            if output.dms and not self.dms_enabled:
+            if (output.dms and not self.dms_enabled) or (output.test_route and not self.test_route_enabled):
                 continue
             try:
                 self.value(output)
@@ -137,7 +143,7 @@ def _unknown_names(data: dict[str, Any], source: str) -> frozenset[str]:
 def _check_names(outputs: Outputs) -> None:
     """Notice a renamed export: the file has names the contract does not know and lacks ones it expects."""
     strange = sorted((set(outputs.values) | outputs.unknown) - set(contract.BY_NAME))
-    absent = [output for output in contract.expected(outputs.dms_enabled) if not outputs.present(output)]
+    absent = [output for output in contract.expected(outputs.dms_enabled, outputs.test_route_enabled) if not outputs.present(output)]
     if strange and absent:
         wanted = "; ".join(f"'{output.name}' ({output.meaning})" for output in absent)
         raise BadInput(

@@ -7,7 +7,9 @@ the VPC, subnets (>= 2 AZs), listener, ALB security group and monolith target gr
 free on the listener or held by our own rule (its canary tag names our target group); the monolith target group's
 stickiness suits a weighted rule with group stickiness off; the DMS account roles exist unless this stack creates
 them; the monolith DB's parameter group has `rds.logical_replication=1` for CDC; the monolith secret carries
-host/port/username/password; the service image is in ECR. Each failure comes with one line of remedy.
+host/port/username/password; the service image is in ECR; with DMS on, `backup-<stack>.json` in the current directory
+names a recent encrypted snapshot of the monolith DB that still exists (`runbook backup`; required before
+`dms start`). Each failure comes with one line of remedy.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from pydantic.alias_generators import to_camel
 
 import stack_config
 from preview.stack_files import load_stack
+from runbook import backup, snapshots
 from runbook.aws import Aws, error_text, is_auth_error, reachable
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
-from runbook.report import Check, Status, summary, table
+from runbook.output import JSON_OPTION, Report
+from runbook.report import CHECK_COLUMNS, Check, Status, counts, records, summary
 from task_service.canary import CANARY_TAG
 from task_service.naming import Naming, Role
 from task_service.untrusted import InputError, loads, read_text
@@ -44,14 +48,13 @@ IAM_DOC = "README 'Least IAM permissions'"
 
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser("preflight", help="before the first deploy: check the estate the stack's config points at (exit 1 on any failure)")
+    p = commands.add_parser("preflight", parents=[JSON_OPTION], help="before the first deploy: check the estate the stack's config points at (exit 1 on any failure)")
     p.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("-C", "--project-dir", type=Path, default=PROJECT_DIR, help="the Pulumi project (default: this repository)")
     p.add_argument(
         "--references", type=Path, metavar="DIR",
         help="outputs of referenced stacks as DIR/<org>.<project>.<stack>.json; without it: ask the pulumi CLI",
     )
-    p.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
 
 
 @dataclass(frozen=True)
@@ -371,6 +374,32 @@ def image_in_ecr(aws: Aws, estate: Estate) -> list[Finding]:
     return [_passed(name, image)]
 
 
+def monolith_backup(aws: Aws, estate: Estate) -> list[Finding]:
+    """A verified, recent, encrypted snapshot of the monolith DB, recorded by `runbook backup` and still in RDS."""
+    name, path = "monolith backup", backup.record_path(estate.stack)
+    if not estate.settings.dms.enabled:
+        return [_passed(name, "not needed: dms.enabled is false (nothing is copied from the monolith)")]
+    remedy = f"python -m runbook backup --stack {estate.stack} (in this directory; again if older than {backup.MAX_AGE_HOURS:g} h before `dms start`)"
+    try:
+        recorded = backup.monolith_snapshot(backup.load_record(path, estate.stack))
+    except BadInput as err:
+        return [_failed(name, str(err), remedy)]
+    if recorded is None:
+        return [_failed(name, f"{path} holds no encrypted monolith snapshot younger than {backup.MAX_AGE_HOURS:g} h", remedy)]
+    api = snapshots.CLUSTER if recorded["kind"] == snapshots.CLUSTER.kind else snapshots.INSTANCE
+    try:
+        [live] = snapshots.describe(aws.client("rds"), api, **{api.snapshot_id: recorded["snapshotId"]})
+    except ClientError as err:
+        if not _code(err).endswith("NotFound") and not _code(err).endswith("NotFoundFault"):
+            raise
+        return [_failed(name, f"{recorded['snapshotId']} (in {path}) no longer exists", remedy)]
+    tested = (recorded.get("restoreTest") or {}).get("passed")
+    detail = f"{recorded['snapshotId']} taken {recorded['createdAt']}, {live.get('Status')}, encrypted" + (", restore-tested" if tested else "")
+    if live.get("Status") != "available":
+        return [_failed(name, detail, remedy)]
+    return [_passed(name, detail)]
+
+
 CHECKS: tuple[tuple[str, Callable[[Aws, Estate], list[Finding]]], ...] = (
     ("vpc exists", vpc_and_subnets),
     ("listener exists", listener_and_priority),
@@ -380,6 +409,7 @@ CHECKS: tuple[tuple[str, Callable[[Aws, Estate], list[Finding]]], ...] = (
     ("monolith logical replication", logical_replication),
     ("monolith secret", monolith_secret),
     ("image in ecr", image_in_ecr),
+    ("monolith backup", monolith_backup),
 )
 
 
@@ -388,22 +418,19 @@ def findings(aws: Aws, estate: Estate) -> Iterator[Finding]:
         yield from _guard(name, lambda: check(aws, estate))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Report:
     estate = load_estate(args.project_dir, args.stack, args.references)
     aws = Aws(estate.region)
     with reachable():
         results = list(findings(aws, estate))
     checks = [f.check for f in results]
     failed = [f for f in results if f.check.status is Status.FAIL]
-    if args.json:
-        rows = [{"name": f.check.name, "status": f.check.status.value, "detail": f.check.detail, "remedy": f.remedy} for f in results]
-        print(json.dumps({"passed": not failed, "checks": rows}, indent=2))
-    else:
-        print(f"Preflight of stack {estate.stack} ({estate.region}), read-only\n")
-        print(table(checks))
-        if failed:
-            print("\nTo fix:")
-            for finding in failed:
-                print(f"- {finding.check.name}: {finding.remedy}")
-        print("\n" + summary(checks))
-    return EXIT_FAILED if failed else EXIT_OK
+    report = Report(EXIT_FAILED if failed else EXIT_OK)
+    report.say(f"Preflight of stack {estate.stack} ({estate.region}), read-only\n", stack=estate.stack, region=estate.region)
+    report.table("checks", CHECK_COLUMNS, [row | {"remedy": f.remedy} for row, f in zip(records(checks), results)])
+    if failed:
+        report.say("\nTo fix:")
+        for finding in failed:
+            report.say(f"- {finding.check.name}: {finding.remedy}")
+    report.say("\n" + summary(checks), **counts(checks))
+    return report

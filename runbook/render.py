@@ -20,16 +20,19 @@ from typing import Any
 
 import jinja2
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from runbook import canary
-from runbook.integrity import replicated_tables
+from runbook import backup, canary
+from runbook.integrity import dsn, replicated_tables
+from runbook.loadtest import COGNITO_PASSWORD_ENV
+from runbook.output import Invocation
+from runbook.snapshots import MONOLITH, TASK_SERVICE
 from runbook.outputs import Outputs
 from runbook.rollback import TARGET_SECONDS
 from task_service import contract
+from task_service import loadtest as loadtest_domain
 from task_service.canary import STEPS
 from task_service.contract import Output
-from task_service.tables import SCHEMA, TABLES
+from task_service.tables import SCHEMA, TABLES, qualified
 
 TEMPLATE = "runbook.md.j2"
 _ENVIRONMENT = jinja2.Environment(
@@ -40,6 +43,7 @@ _ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+_ENVIRONMENT.filters["sh"] = shlex.quote  # `{{ value | sh }}`: any other value that goes into a shell command
 
 DMS_OUTPUTS = (
     contract.DMS_REPLICATION_TASK_ARN,
@@ -64,6 +68,7 @@ NEEDS: dict[str, tuple[Output, ...]] = {
     "prerequisites": (contract.REGION, contract.DB_SECRET_ARN),
     "deploy": (contract.STACK,),
     "schema": DB_CONNECTION + ROTATION,
+    "backup": (contract.NAME_PREFIX, contract.MONOLITH_DB_HOST, contract.MONOLITH_DB_NAME),
     "dms": DMS_OUTPUTS,
     "verify": (
         contract.CLUSTER_NAME,
@@ -73,6 +78,7 @@ NEEDS: dict[str, tuple[Output, ...]] = {
         contract.ALARM_NAMES,
         contract.SECRET_ROTATION_DAYS,
     ),
+    "loadtest": (contract.LOADTEST_RESULT_PARAMETER, contract.TEST_ROUTE_RULE_ARN, contract.TEST_ROUTE_SECRET_ARN),
     "canary": ROUTE + (contract.DASHBOARD_URL,),
     "integrity": DB_CONNECTION,
     "rollback": ROUTE + (contract.CLUSTER_NAME, contract.SERVICE_NAME),
@@ -85,7 +91,7 @@ def _missing(out: Outputs) -> dict[str, list[tuple[str, str]]]:
     """Per step, the outputs it needs that are not available, with the reason."""
     missing: dict[str, list[tuple[str, str]]] = {}
     for step, needs in NEEDS.items():
-        relevant = [output for output in needs if out.dms_enabled or not output.dms]
+        relevant = [output for output in needs if (out.dms_enabled or not output.dms) and (out.test_route_enabled or not output.test_route)]
         missing[step] = [(output.name, reason) for output in relevant if (reason := out.reason_unavailable(output))]
     return missing
 
@@ -103,13 +109,6 @@ def _manual_rollback(out: Outputs) -> str:
     )
 
 
-def _function_log_group(out: Outputs, function: Output) -> str:
-    """Where a rotation function logs (`/aws/lambda/<name>`), from its ARN; the placeholder when unknown."""
-    if not out.available(function):
-        return out.display(function)
-    return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
-
-
 def _dsn(out: Outputs, host: Output, dbname: Output, user: Output | str, port: Output | str = "5432") -> str:
     """A shell-quoted libpq DSN of outputs; an unavailable one shows as `<name>` (a literal `str` is used as is)."""
 
@@ -118,7 +117,7 @@ def _dsn(out: Outputs, host: Output, dbname: Output, user: Output | str, port: O
             return value
         return out.display(value) if out.available(value) else f"<{value.name}>"
 
-    return shlex.quote(make_conninfo(host=part(host), port=part(port), dbname=part(dbname), user=part(user), sslmode="require"))
+    return shlex.quote(dsn(part(host), part(port), part(dbname), part(user)))
 
 
 def _read_only_sql(out: Outputs) -> list[str]:
@@ -130,11 +129,28 @@ def _read_only_sql(out: Outputs) -> list[str]:
     return [statement.as_string(None) for statement in statements]
 
 
-def render(out: Outputs, stack: str) -> str:
+def _function_log_group(out: Outputs, function: Output) -> str:
+    """Where a rotation function logs (`/aws/lambda/<name>`), from its ARN; the placeholder when unknown."""
+    if not out.available(function):
+        return out.display(function)
+    return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
+
+
+def _snapshots(record: backup.Record | None) -> dict[str, str | None]:
+    """The recorded snapshot ids by source, where a record was given."""
+    found = {s.get("source"): str(s["snapshotId"]) for s in (record.snapshots if record else [])}
+    return {"monolith": found.get(MONOLITH), "service": found.get(TASK_SERVICE)}
+
+
+def render(out: Outputs, stack: str, region: str | None = None, record: backup.Record | None = None) -> str:
+    """The runbook; `record` (a `backup` record) fills in the snapshot ids the rollback scenarios restore."""
+    taken = _snapshots(record)
+    backup_path = backup.record_path(stack)
     outputs = {name: output for name, output in vars(contract).items() if isinstance(output, Output)}
     values = SimpleNamespace(**{name: out.display(output) for name, output in outputs.items()})
     quoted = SimpleNamespace(**{name: shlex.quote(out.display(output)) for name, output in outputs.items()})
     outputs_path = f"outputs-{stack}.json"
+    invocation = Invocation(outputs_path, stack, region)
     text = _ENVIRONMENT.get_template(TEMPLATE).render(
         c=contract,
         v=values,
@@ -142,7 +158,7 @@ def render(out: Outputs, stack: str) -> str:
         stack=stack,
         source=out.source,
         outputs_path=outputs_path,
-        runbook=lambda command: f"python -m runbook {command} --outputs {outputs_path} --stack {stack}",
+        runbook=lambda command: invocation.command(*command.split()),
         up=canary.up_command(stack),
         canary_key=canary.CONFIG_KEY,
         deploy=lambda weight: canary.deploy_command(stack, weight),
@@ -154,17 +170,29 @@ def render(out: Outputs, stack: str) -> str:
         rotation_logs=[_function_log_group(out, f) for f in (contract.DB_ROTATION_FUNCTION_ARN, contract.DB_APP_ROTATION_FUNCTION_ARN)],
         dms=out.dms_enabled,
         tables=TABLES,
+        replicated=qualified(replicated_tables(out)),
         read_only_sql=_read_only_sql(out),
         dsn=_dsn(out, contract.DB_ADDRESS, contract.DB_NAME, contract.DB_USERNAME, contract.DB_PORT),
         source_dsn=_dsn(out, contract.MONOLITH_DB_HOST, contract.MONOLITH_DB_NAME, "<read-only-user>"),
         missing=_missing(out),
+        backup=taken,
+        backup_path=backup_path,
+        backup_hours=f"{backup.MAX_AGE_HOURS:g}",
+        monolith_snapshot=taken["monolith"] or f"<monolith snapshotId in {backup_path}>",
+        service_snapshot=taken["service"] or f"<task-service snapshotId in {backup_path}>",
+        load=loadtest_domain,
+        cognito_password_env=COGNITO_PASSWORD_ENV,
+        test_route=out.test_route_enabled,
+        all_traffic=out.available(contract.CANARY_WEIGHT) and out.integer(contract.CANARY_WEIGHT) == 100,
         unavailable=sorted(output.name for output in contract.CONTRACT if out.present(output) and not out.available(output)),
     )
     return text.rstrip("\n") + "\n"
 
 
-def run(out: Outputs, stack: str, destination: str | None, emit: Callable[[str], Any] = print) -> int:
-    text = render(out, stack)
+def run(
+    out: Outputs, stack: str, destination: str | None, region: str | None = None, record_path: str | None = None, emit: Callable[[str], Any] = print
+) -> int:
+    text = render(out, stack, region, backup.load_record(record_path, stack) if record_path else None)
     if destination:
         with open(destination, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -1,9 +1,12 @@
-"""Pass/fail tables printed by verify and canary status."""
+"""Pass/fail checks, the rows of verify, canary status and preflight, and their one-line summary."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+from runbook.output import Table, plain_table
 
 
 class Status(str, Enum):
@@ -26,22 +29,34 @@ class Check:
         return cls(name, Status.PASS if passed else Status.FAIL, detail)
 
 
+CHECK_COLUMNS = {"check": "check", "result": "result", "detail": "detail"}
+
+
+def records(checks: list[Check]) -> list[dict[str, Any]]:
+    """The rows of a checks table, keyed like CHECK_COLUMNS."""
+    return [{"check": c.name, "result": c.status.value, "detail": c.detail} for c in checks]
+
+
 def table(checks: list[Check]) -> str:
     """A Markdown table, readable on a terminal and pasteable into a ticket."""
-    rows = [("check", "result", "detail")] + [(c.name, c.status.value, c.detail) for c in checks]
-    widths = [max(len(r[i]) for r in rows) for i in range(2)]
-    lines = []
-    for index, (name, status, detail) in enumerate(rows):
-        lines.append(f"| {name.ljust(widths[0])} | {status.ljust(widths[1])} | {detail} |")
-        if index == 0:
-            lines.append(f"|{'-' * (widths[0] + 2)}|{'-' * (widths[1] + 2)}|---|")
-    return "\n".join(lines)
+    return plain_table(Table("checks", CHECK_COLUMNS, records(checks)))
+
+
+def counts(checks: list[Check]) -> dict[str, Any]:
+    """What `summary` says, as fields: how many passed, failed and could not be checked (and which)."""
+    failed = [c for c in checks if c.status is Status.FAIL]
+    unknown = [c for c in checks if c.status is Status.NA]
+    return {
+        "passed": len(checks) - len(failed) - len(unknown),
+        "failed": len(failed),
+        "notAvailable": len(unknown),
+        "confirmByHand": [c.name for c in unknown],
+    }
 
 
 def summary(checks: list[Check]) -> str:
-    failed = [c for c in checks if c.status is Status.FAIL]
-    unknown = [c for c in checks if c.status is Status.NA]
-    text = f"{len(checks) - len(failed) - len(unknown)} passed, {len(failed)} failed, {len(unknown)} not available"
-    if unknown:
-        text += " (confirm by hand: " + ", ".join(c.name for c in unknown) + ")"
+    n = counts(checks)
+    text = f"{n['passed']} passed, {n['failed']} failed, {n['notAvailable']} not available"
+    if n["confirmByHand"]:
+        text += " (confirm by hand: " + ", ".join(n["confirmByHand"]) + ")"
     return text

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from runbook.alb import read_rule
 from runbook.aws import Aws, error_text, is_auth_error
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
+from runbook.output import Report
 from runbook.outputs import Outputs
-from runbook.report import Check, Status, summary, table
+from runbook.report import CHECK_COLUMNS, Check, Status, counts, records, summary
 from runbook.rotation import NEEDS as ROTATION_NEEDS, rotation_checks
 from task_service import contract
 
@@ -245,9 +245,10 @@ NEEDS = (
 )
 
 
-def run(out: Outputs, aws: Aws, emit: Callable[[str], Any] = print) -> int:
+def run(out: Outputs, aws: Aws) -> Report:
     out.require(*NEEDS)
     checks = collect(out, aws)
-    emit(table(checks))
-    emit(summary(checks))
-    return EXIT_FAILED if any(c.status is Status.FAIL for c in checks) else EXIT_OK
+    report = Report(EXIT_FAILED if any(c.status is Status.FAIL for c in checks) else EXIT_OK)
+    report.table("checks", CHECK_COLUMNS, records(checks))
+    report.say(summary(checks), **counts(checks))
+    return report

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError
 from runbook import canary, rollback
 from runbook.aws import Aws
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
+from runbook.output import Invocation
 from runbook.outputs import Outputs
 from runbook.pack import health_gate
 from task_service.canary import next_step
@@ -99,9 +100,8 @@ class Watch:
 
     out: Outputs
     aws: Aws
-    stack: str
+    invocation: Invocation
     options: WatchOptions
-    outputs_path: str | None
     emit: Callable[[str], Any]
     tty: bool
     thresholds: health_gate.Thresholds
@@ -125,12 +125,12 @@ class Watch:
         detected = time.monotonic()
         self.emit(f"BREACH at {reading.percent}%: " + "; ".join(f"{f.gate}: {f.detail}" for f in reading.breaches))
         if not armed:
-            scale = " --scale-to-zero" if self.options.scale_to_zero else ""
+            scale = ["--scale-to-zero"] if self.options.scale_to_zero else []
             self.emit(f"verdict: BREACHED at {reading.percent}%, not rolled back (no --rollback-on-breach).")
-            self.emit(f"next: {canary.runbook_command(self.stack, self.outputs_path, 'rollback')} --yes{scale}")
+            self.emit(f"next: {self.invocation.command('rollback', '--yes', *scale)}")
             return EXIT_FAILED
         self.emit("rolling back now (--rollback-on-breach):")
-        code = rollback.run(self.out, self.aws, self.stack, yes=True, dry_run=False,
+        code = rollback.run(self.out, self.aws, self.invocation.stack, yes=True, dry_run=False,
                             scale_to_zero=self.options.scale_to_zero, emit=self.emit)
         took = time.monotonic() - detected
         state = "rolled back" if code == EXIT_OK else "rollback FAILED in part (see above)"
@@ -140,7 +140,7 @@ class Watch:
 
     @property
     def rerun(self) -> str:
-        return canary.runbook_command(self.stack, self.outputs_path)
+        return self.invocation.command("canary", "watch")
 
     def verdict(self, reading: canary.Reading | None, watched: float) -> int:
         """The end of a watch without a breach: is the gate open, and the exact next command."""
@@ -153,7 +153,7 @@ class Watch:
         blocking = [f for f in reading.findings if not f.ok]
         if not blocking:
             self.emit(f"verdict: HEALTHY: no breach in {minutes:.1f} minutes at {reading.percent}%, every gate passes.")
-            self.emit(f"next: {canary.deploy_command(self.stack, upcoming)}" if upcoming is not None
+            self.emit(f"next: {canary.deploy_command(self.invocation.stack, upcoming)}" if upcoming is not None
                       else "next: canary complete; python -m runbook integrity, then the end of migration.")
             return EXIT_OK
         refused = [f for f in blocking if f.outcome is health_gate.Outcome.ERROR]
@@ -166,7 +166,7 @@ class Watch:
                   f"not open yet: {reasons}")
         self.emit(f"next: {self.rerun} --minutes {self._remaining(reading)}")
         if upcoming is not None:
-            self.emit(f"then, when it ends healthy: {canary.deploy_command(self.stack, upcoming)}")
+            self.emit(f"then, when it ends healthy: {canary.deploy_command(self.invocation.stack, upcoming)}")
         return EXIT_OK
 
     def _remaining(self, reading: canary.Reading) -> int:
@@ -177,12 +177,13 @@ class Watch:
         return max(self.thresholds.soak_minutes - soak.minutes, 1)
 
 
-def run(out: Outputs, aws: Aws, stack: str, options: WatchOptions, outputs_path: str | None,
+def run(out: Outputs, aws: Aws, invocation: Invocation, options: WatchOptions,
         emit: Callable[[str], Any] = print, tty: Callable[[], bool] = lambda: sys.stdout.isatty(),
         interactive: Callable[[], bool] = lambda: sys.stdin.isatty(), confirm: Callable[[], bool] = _confirm) -> int:
     out.require(*canary.NEEDS, *rollback.NEEDS)
+    stack = invocation.stack
     thresholds = canary.thresholds_for(stack)
-    watch = Watch(out, aws, stack, options, outputs_path, emit, tty(), thresholds,
+    watch = Watch(out, aws, invocation, options, emit, tty(), thresholds,
                   _check(options, thresholds.soak_minutes))
     armed = _arm(options, interactive, confirm)
     if options.rollback_on_breach and not armed:

@@ -29,6 +29,8 @@ class Output:
     """Absent when DMS is disabled (`dms.enabled: false`, e.g. dev)."""
     pattern: str | None = None
     """A full-match (ASCII) pattern the value must have; tools put these values into commands unquoted."""
+    test_route: bool = False
+    """Present only when the stack has the load test's route (`testRoute.enabled: true`)."""
 
 
 STACK_NAME = r"[A-Za-z0-9_.-]{1,100}"
@@ -38,6 +40,9 @@ REGION_NAME = r"[a-z]{2}(-gov)?-[a-z]+-[0-9]"
 PROJECT = Output("project", "string", "the Pulumi project, `task-service`")
 STACK = Output("stack", "string", "the stack name", pattern=STACK_NAME)
 REGION = Output("region", "string", "the stack's AWS region, e.g. ap-northeast-1", pattern=REGION_NAME)
+NAME_PREFIX = Output(
+    "namePrefix", "string", "the prefix of every physical name of the stack (`task-service` in prod); the runbook names what it creates with it"
+)
 
 DB_INSTANCE_ID = Output("dbInstanceId", "string", "the RDS instance identifier (`task-service-db` in prod)")
 DB_ENDPOINT = Output("dbEndpoint", "string", "the RDS endpoint, `host:5432`")
@@ -94,6 +99,19 @@ DMS_SOURCE_ENDPOINT_ARN = Output("dmsSourceEndpointArn", "string", "the DMS sour
 DMS_TARGET_ENDPOINT_ARN = Output("dmsTargetEndpointArn", "string", "the DMS target endpoint (Task Service)", dms=True)
 DMS_TABLES = Output("dmsTables", "strings", 'the replicated tables, e.g. ["public.tasks", ...]', dms=True)
 
+TEST_ROUTE_RULE_ARN = Output(
+    "testRouteRuleArn", "string", "the listener rule that sends requests carrying the test header to the service only", test_route=True
+)
+TEST_ROUTE_SECRET_ARN = Output(
+    "testRouteSecretArn",
+    "string",
+    "the ARN of the secret holding that header's value (`task-service/test-route-header` in prod); never the value",
+    test_route=True,
+)
+LOADTEST_RESULT_PARAMETER = Output(
+    "loadTestResultParameter", "string", "the SSM parameter `runbook loadtest` writes its last result to (`/task-service/loadtest/result` in prod)"
+)
+
 ALARM_TOPIC_ARN = Output("alarmTopicArn", "string", "the alarm SNS topic (`task-service-alarms` in prod)")
 ALARM_NAMES = Output("alarmNames", "strings", "every CloudWatch alarm of the stack, by exact name")
 DASHBOARD_NAME = Output("dashboardName", "string", "the CloudWatch dashboard (`TaskServiceMetrics` in prod)")
@@ -106,14 +124,16 @@ CONTRACT: tuple[Output, ...] = tuple(value for value in list(globals().values())
 BY_NAME: dict[str, Output] = {output.name: output for output in CONTRACT}
 
 
-def expected(dms_enabled: bool) -> tuple[Output, ...]:
-    """The outputs a stack exports: all of them, minus the DMS ones when DMS is disabled."""
-    return tuple(output for output in CONTRACT if dms_enabled or not output.dms)
+def expected(dms_enabled: bool, test_route_enabled: bool = False) -> tuple[Output, ...]:
+    """The outputs a stack exports: all of them, minus the DMS ones and the test route's where those are off."""
+    return tuple(
+        output for output in CONTRACT if (dms_enabled or not output.dms) and (test_route_enabled or not output.test_route)
+    )
 
 
-def check_exports(values: Mapping[Output, object], dms_enabled: bool) -> None:
+def check_exports(values: Mapping[Output, object], dms_enabled: bool, test_route_enabled: bool = False) -> None:
     """The program exports exactly the contract: a missing or extra output is a bug, caught before any deploy."""
-    wanted = set(expected(dms_enabled))
+    wanted = set(expected(dms_enabled, test_route_enabled))
     missing = sorted(o.name for o in wanted - set(values))
     extra = sorted(o.name for o in set(values) - wanted)
     if missing or extra:
@@ -127,6 +147,8 @@ def markdown_table() -> str:
         notes = [output.meaning]
         if output.dms:
             notes.append("absent when DMS is disabled")
+        if output.test_route:
+            notes.append("only with `testRoute.enabled`")
         if output.secret:
             notes.append("secret")
         rows.append(f"| `{output.name}` | {output.kind} | {'; '.join(notes)} |")

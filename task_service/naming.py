@@ -124,6 +124,13 @@ class Role(Enum):
 
     LOADTEST_RESULT = ("/{prefix}/loadtest/result", Kind.SSM_PARAMETER)
     """Written by `runbook loadtest`, read by the pack's first canary step and `canary status` (not a stack resource)."""
+    TEST_ROUTE_SECRET = ("{prefix}/test-route-header", Kind.SECRET)
+    """The value of the header that sends a request to the test route (`testRoute.enabled`)."""
+
+    BACKUP_SNAPSHOT = ("{prefix}-backup-{source}-{stamp}", Kind.RDS_SNAPSHOT)
+    """A manual snapshot `runbook backup` takes before anything moves (`source`: monolith or task-service)."""
+    RESTORE_TEST_INSTANCE = ("{prefix}-restore-test-{stamp}", Kind.RDS_INSTANCE)
+    """The temporary instance (or cluster) `runbook backup --restore-test` restores a snapshot into, then deletes."""
 
     ALARM_DB_CPU = ("{prefix}-db-cpu-high", Kind.ALARM)
     ALARM_DB_CONNECTIONS = ("{prefix}-db-connections-high", Kind.ALARM)

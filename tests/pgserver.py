@@ -14,7 +14,13 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 class MissingServer(RuntimeError):
@@ -38,14 +44,36 @@ def _bindir() -> Path:
     return Path(found[-1]).parent
 
 
+def _self_signed(base: Path) -> list[Path]:
+    """A certificate for 127.0.0.1 and its key (mode 0600, as the server demands), in `base`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = base / "server.crt", base / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return [cert_file, key_file]
+
+
 @contextlib.contextmanager
-def throwaway(prefix: str, *settings: str) -> Iterator[tuple[str, Path]]:
-    """Start a server (extra `settings` as `name=value`), yield its DSN without a database and its directory."""
+def throwaway(prefix: str, *settings: str, tls: bool = False) -> Iterator[tuple[str, Path]]:
+    """Start a server (extra `settings` as `name=value`; `tls` adds a self-signed certificate), yield its DSN
+    without a database and its directory."""
     bindir = _bindir()
     base = Path(tempfile.mkdtemp(prefix=prefix))
+    owned = [base] + (_self_signed(base) if tls else [])
+    if tls:
+        settings += ("ssl=on", f"ssl_cert_file={owned[1]}", f"ssl_key_file={owned[2]}")
     as_user: list[str] = []
     if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
+        for path in owned:
+            shutil.chown(path, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = base / "data", free_port()
 

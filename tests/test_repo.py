@@ -43,8 +43,9 @@ def test_workflows_run_the_readme_commands() -> None:
     assert "pull_request" in pr[True] and deploy[True] == {"push": {"branches": ["main"]}}  # YAML 1.1: on -> True
     for workflow in (pr, deploy):
         assert [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step][-1] == "make test"
-    (preview,) = [s for s in pr["jobs"]["hermetic-preview"]["steps"] if "run" in s]
-    assert preview["run"] == 'make preview STACK="$STACK"' and preview["env"] == {"STACK": "${{ matrix.stack }}"}
+    preview = pr["jobs"]["hermetic-preview"]["steps"][3]
+    assert preview["run"] == 'make preview STACK="$STACK" PREVIEW_ARGS="--summary hermetic-$STACK.md"'
+    assert preview["env"] == {"STACK": "${{ matrix.stack }}"}
     assert pr["jobs"]["hermetic-preview"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     for workflow, command in ((pr, "preview"), (deploy, "up")):
         (pulumi,) = [s for s in _uses(workflow) if s["uses"].startswith("pulumi/actions@") and "command" in s["with"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,22 +31,24 @@ def test_prod_preview_is_clean_and_writes_every_output(capsys: pytest.CaptureFix
     code, out, err = run(capsys, "-C", str(ROOT), "-s", "prod", "--json", "--outputs", str(outputs_file))
     assert code == 0, err
     result = json.loads(out)
-    assert result["policy"]["mandatory"] == 0
-    by_type = result["summary"]["byType"]
+    assert result["policyViolations"] == []
+    by_type = Counter(step["newState"]["type"] for step in result["steps"])
     assert by_type["aws:rds/instance:Instance"] == 1 and by_type["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9
     assert by_type["aws:dms/endpoint:Endpoint"] == 2 and by_type["aws:ecs/service:Service"] == 1
-    assert result["summary"]["create"] == len(result["steps"]) + 1 == 92
+    assert result["changeSummary"] == {"create": len(result["steps"])} == {"create": 92}
     text = outputs_file.read_text()
     assert UNKNOWN not in text  # the engine's sentinel is never written as a value
     outputs = json.loads(text)
-    assert result["outputs"] == outputs
+    assert result["steps"][0]["newState"]["outputs"] == {name: UNKNOWN for name in outputs[PREVIEW_UNKNOWN_KEY]} | {
+        name: value for name, value in outputs.items() if name != PREVIEW_UNKNOWN_KEY
+    }
     unknown = outputs.pop(PREVIEW_UNKNOWN_KEY)
     assert unknown == sorted(unknown) and "targetGroupArn" in unknown  # unknown until deployed
     assert set(outputs) | set(unknown) == {o.name for o in contract.expected(dms_enabled=True)}
     assert not set(outputs) & set(unknown)
     assert outputs["canaryWeight"] == 0 and outputs["listenerRulePriority"] == 10  # integers, as the CLI prints
     # the canary progression cannot read live weights here: said, not silently passed
-    assert [n["policy_name"] for n in result["policy"]["notApplicable"]] == ["alb-canary-progression"]
+    assert [(d["severity"], d["message"].split("]")[0]) for d in result["diagnostics"]] == [("info", "not applicable: [alb-canary-progression")]
 
 
 def test_dev_preview_report(capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,19 +85,21 @@ def test_odd_stack_names_still_give_valid_names(stack: str) -> None:
 
 
 STACKS = ["prod", "dev", "staging", "feature_x", "feature-x", "Feature-X", "v1.2", "v1-2", "a" * 120, "x", "9lives", "a--b"]
+FIELDS = {"migration_type": "full-load-and-cdc", "source": "task-service", "stamp": "20261201t083000z"}
+"""Placeholders some roles take besides the prefix (the DMS task's migration type, a snapshot's source and time)."""
 
 
 def test_every_role_fits_its_kind_for_many_stack_names() -> None:
     for stack in STACKS:
         names = Naming.for_stack("task-service", stack)
         for role in Role:
-            name = names.of(role, migration_type="full-load-and-cdc")
+            name = names.of(role, **FIELDS)
             assert role.kind.value.accepts(name), (stack, role, name)
 
 
 def test_distinct_stacks_never_share_a_per_stack_name() -> None:
     per_stack = {
-        stack: {Naming.for_stack("task-service", stack).of(r, migration_type="cdc") for r in Role if not r.account_wide}
+        stack: {Naming.for_stack("task-service", stack).of(r, **FIELDS) for r in Role if not r.account_wide}
         for stack in STACKS
     }
     for a, b in itertools.combinations(STACKS, 2):

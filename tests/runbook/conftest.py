@@ -72,9 +72,10 @@ def outputs_file(tmp_path: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on loopback for the whole session."""
+    """A throwaway PostgreSQL on loopback for the whole session, with TLS so that the `sslmode=require` DSNs the
+    runbook prints (RDS enforces TLS) connect to it too."""
     try:
-        with pgserver.throwaway("runbook-pg-") as (dsn, _):
+        with pgserver.throwaway("runbook-pg-", tls=True) as (dsn, _):
             yield dsn
     except pgserver.MissingServer as err:
         pytest.fail(str(err))

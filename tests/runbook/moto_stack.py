@@ -23,7 +23,7 @@ from moto.dms.models import dms_backends
 
 from runbook.alb import dimension_load_balancer, dimension_target_group
 from task_service import contract
-from task_service.canary import CANARY_TAG
+from task_service.canary import CANARY_TAG, TEST_ROUTE_HEADER
 from task_service.contract import Output
 from task_service.naming import Naming, Role
 from tests.runbook.generate_fixtures import FIXTURES
@@ -127,6 +127,14 @@ class Stack:
     def dms_task(self) -> Any:
         """moto's own task object: moto never moves a new task to "ready", so tests do."""
         return dms_backends[DEFAULT_ACCOUNT_ID][self.region].replication_tasks[self.value(contract.DMS_REPLICATION_TASK_ARN)]
+
+    def dms_load(self, status: str, **stats: Any) -> None:
+        """Put the task mid-way through a full load: moto reports every task's ReplicationTaskStats as finished
+        (100%), so the statistics DMS would report are laid over moto's own description of the task."""
+        task = self.dms_task()
+        task.status = status
+        described = type(task).to_dict
+        task.to_dict = lambda: (lambda d: {**d, "ReplicationTaskStats": {**d["ReplicationTaskStats"], **stats}})(described(task))
 
 
 def _forward(monolith_arn: str, service_arn: str, service_weight: int) -> list[dict[str, Any]]:
@@ -359,6 +367,24 @@ def _dms(stack: Stack) -> None:
             contract.DMS_TARGET_ENDPOINT_ARN: endpoints["target"],
         }
     )
+
+
+def add_test_route(stack: Stack, value: str = "test-route-value-0123456789abcdefghijklm") -> str:
+    """What `testRoute.enabled: true` deploys: the header's secret and the rule requiring it (priority 9); its value."""
+    secret = stack.client("secretsmanager").create_secret(
+        Name=stack.names.of(Role.TEST_ROUTE_SECRET), SecretString=json.dumps({"header": TEST_ROUTE_HEADER, "value": value})
+    )["ARN"]
+    rule = stack.client("elbv2").create_rule(
+        ListenerArn=stack.value(contract.LISTENER_ARN),
+        Priority=stack.value(contract.LISTENER_RULE_PRIORITY) - 1,
+        Conditions=[
+            {"Field": "path-pattern", "Values": [PATH_PATTERN]},
+            {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": TEST_ROUTE_HEADER, "Values": [value]}},
+        ],
+        Actions=[{"Type": "forward", "TargetGroupArn": stack.value(contract.TARGET_GROUP_ARN)}],
+    )["Rules"][0]
+    stack.assign({contract.TEST_ROUTE_SECRET_ARN: secret, contract.TEST_ROUTE_RULE_ARN: rule["RuleArn"]})
+    return value
 
 
 def build(monkeypatch: pytest.MonkeyPatch, canary_weight: int = 50, running: int = 2) -> Stack:

@@ -50,7 +50,7 @@ def test_malformed_outputs_from_the_real_entry_point(tmp_path: Path) -> None:
 
 
 def test_help_for_every_command() -> None:
-    for command in (["render"], ["verify"], ["canary", "status"], ["rollback"], ["dms", "status"], ["dms", "start"], ["dms", "stop"], ["integrity"], ["schema", "apply"], ["schema", "app-role"]):
+    for command in (["render"], ["verify"], ["backup"], ["loadtest"], ["canary", "status"], ["rollback"], ["dms", "status"], ["dms", "start"], ["dms", "stop"], ["integrity"], ["schema", "apply"], ["schema", "app-role"]):
         with pytest.raises(SystemExit) as caught:
             main([*command, "--help"])
         assert caught.value.code == 0

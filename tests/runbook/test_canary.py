@@ -58,7 +58,7 @@ def test_a_healthy_soak_allows_the_next_step(stack: moto_stack.Stack, outputs_fi
     assert rows["cpu"] == ("PASS", "40% peak (gate < 70%)")
     assert rows["alarms"] == ("PASS", "none of 9 in ALARM")
     assert "gate thresholds: policy/config/prod.json (alb-canary-health-gate), soak window 30 minutes" in text
-    assert f"next step: 50% -> 100%: ALLOWED\n  {deploy_command('prod', 100)}" in text
+    assert "next step: 50% -> 100%: ALLOWED" in text and f"  move forward: {deploy_command('prod', 100)}" in text
 
 
 def test_the_soak_progress_is_read_back_from_cloudwatch(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any,
@@ -73,9 +73,9 @@ def test_the_soak_progress_is_read_back_from_cloudwatch(aws_env: str, monkeypatc
     done = int(soak[1].split(" of ")[0])
     assert 17 <= done <= 19 and f"soak: {done} of 30 minutes at 5% (at " in text
     assert "next step: 5% -> 25%: NOT ALLOWED" in text
-    assert "blocked by: soak. Watch the step: python -m runbook canary watch --stack prod --outputs" in text
+    assert "(blocked by: soak)" in text and "  watch the step: python -m runbook canary watch --outputs " in text
     assert f"when it ends healthy: {deploy_command('prod', 25)}" in text
-    assert "to go back instead: python -m runbook rollback --stack prod --outputs " in text
+    assert "  to go back instead: python -m runbook rollback --yes --outputs " in text
 
 
 def test_a_breached_gate_blocks(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,7 +104,7 @@ def test_at_zero_percent_healthy_targets_and_a_load_test_allow_five(aws_env: str
     code, text = status(outputs_file, built, capsys)
     assert code == 0, text
     assert _rows(text)["targets"] == ("PASS", f"2/2 healthy in {dimension_target_group(built.value(contract.TARGET_GROUP_ARN))}")
-    assert f"next step: 0% -> 5%: ALLOWED\n  {deploy_command('prod', 5)}" in text
+    assert "next step: 0% -> 5%: ALLOWED" in text and f"  move forward: {deploy_command('prod', 5)}" in text
     assert built.rule_weights() == before
 
 

@@ -15,6 +15,7 @@ from runbook import watch
 from runbook.aws import Aws
 from runbook.canary import deploy_command
 from runbook.cli import main
+from runbook.output import Invocation
 from runbook.outputs import load_outputs
 from task_service import contract
 from tests.runbook import canary_story, moto_stack
@@ -97,7 +98,7 @@ def test_a_breach_without_rollback_changes_nothing_and_says_how(stack: moto_stac
     code, out, _ = run_watch(outputs_file, stack, capsys, *SHORT)
     assert code == 1 and "BREACH at 50%: p50 latency: 700 ms (gate < 200 ms); p95 latency: 900 ms (gate < 500 ms)" in out
     path = outputs_file(stack.outputs)
-    assert out.rstrip().endswith(f"next: python -m runbook rollback --stack prod --outputs {path} --yes")
+    assert out.rstrip().endswith(f"next: python -m runbook rollback --yes --outputs {path} --stack prod")
     assert stack.rule_weights() == before
 
 
@@ -114,7 +115,7 @@ def test_an_unfinished_soak_ends_0_saying_how_long_to_go_on(aws_env: str, monkey
     assert verdict.startswith("verdict: HEALTHY SO FAR: no breach in 0.1 minutes at 25%; the gate is not open yet: soak: ")
     done = int(verdict.split("soak: ")[1].split(" of")[0])
     path = outputs_file(built.outputs)
-    assert f"next: python -m runbook canary watch --stack prod --outputs {path} --minutes {30 - done}" in out
+    assert f"next: python -m runbook canary watch --outputs {path} --stack prod --minutes {30 - done}" in out
     assert f"then, when it ends healthy: {deploy_command('prod', 50)}" in out
 
 
@@ -129,7 +130,7 @@ def test_a_terminal_gets_a_progress_bar(soaked: moto_stack.Stack, outputs_file: 
     out = load_outputs(outputs_file(soaked.outputs), None)
     lines: list[str] = []
     options = watch.WatchOptions(minutes=0.02, interval=0.5, rollback_on_breach=False, scale_to_zero=False, yes=False)
-    assert watch.run(out, Aws(soaked.region), "prod", options, None, emit=lines.append, tty=lambda: True) == 0
+    assert watch.run(out, Aws(soaked.region), Invocation(None, "prod"), options, emit=lines.append, tty=lambda: True) == 0
     bars = [line for line in lines if "] " in line and "/0.0 min 50%" in line]
     assert bars and bars[0].split(" ", 1)[1].startswith("[")
     assert lines[-1] == f"next: {deploy_command('prod', 100)}"
@@ -166,7 +167,7 @@ def test_a_declined_confirmation_on_a_terminal_changes_nothing(stack: moto_stack
     before = stack.rule_weights()
     lines: list[str] = []
     options = watch.WatchOptions(minutes=0.05, interval=0.5, rollback_on_breach=True, scale_to_zero=False, yes=False)
-    code = watch.run(load_outputs(outputs_file(stack.outputs), None), Aws(stack.region), "prod", options, None,
+    code = watch.run(load_outputs(outputs_file(stack.outputs), None), Aws(stack.region), Invocation(None, "prod"), options,
                      emit=lines.append, interactive=lambda: True, confirm=lambda: False)
     assert (code, lines) == (1, ["not confirmed; nothing changed."])
     assert stack.rule_weights() == before

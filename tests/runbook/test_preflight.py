@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from runbook.cli import main
+from task_service import contract
 from task_service.canary import CANARY_TAG
 from tests.runbook import moto_stack
 
@@ -90,7 +91,7 @@ def _build(project: Path) -> Estate:
     )
     db = rds.create_db_instance(
         DBInstanceIdentifier="myteacher-db", DBInstanceClass="db.t3.medium", Engine="postgres", MasterUsername="myteacher",
-        MasterUserPassword="a-long-enough-password", AllocatedStorage=20, DBParameterGroupName="myteacher-pg16",
+        MasterUserPassword="a-long-enough-password", AllocatedStorage=20, DBParameterGroupName="myteacher-pg16", StorageEncrypted=True,
     )["DBInstance"]
     host = db["Endpoint"]["Address"]
     secret = _client("secretsmanager").create_secret(Name="myteacher/db-credentials", SecretString=json.dumps(SECRET | {"host": host}))["ARN"]
@@ -108,15 +109,27 @@ def _build(project: Path) -> Estate:
     return estate
 
 
+def _backup(estate: Estate) -> None:
+    """`runbook backup` of the monolith DB, recorded in backup-prod.json of the current directory."""
+    outputs = moto_stack.with_values(moto_stack.program_outputs(), {contract.MONOLITH_DB_HOST: estate.ids["dbHost"]})
+    path = estate.project / "outputs-prod.json"
+    path.write_text(json.dumps(outputs))
+    assert main(["backup", "--outputs", str(path), "--poll-seconds", "0.1"]) == 0
+
+
 @pytest.fixture
-def estate(aws_env: str, tmp_path: Path) -> Estate:
-    return _build(tmp_path)
+def estate(aws_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Estate:
+    monkeypatch.chdir(tmp_path)
+    built = _build(tmp_path)
+    _backup(built)
+    capsys.readouterr()
+    return built
 
 
 CHECKS = {
     "vpc exists", "service subnets", "db subnets", "listener exists", "rule priority free", "alb security group exists",
     "monolith target group exists", "monolith stickiness", "dms account roles", "monolith logical replication",
-    "monolith secret", "image in ecr",
+    "monolith secret", "image in ecr", "monolith backup",
 }
 
 
@@ -126,15 +139,17 @@ def test_a_good_estate_passes_every_check(estate: Estate, capsys: pytest.Capture
     assert set(rows) == CHECKS and {status for status, _ in rows.values()} == {"PASS"}
     assert rows["rule priority free"] == ("PASS", "priority 10 is free on the listener")
     assert rows["service subnets"][1] == f"2 subnets in {REGION}a, {REGION}c"
-    assert "12 passed, 0 failed, 0 not available" in out
+    assert "13 passed, 0 failed, 0 not available" in out
+    assert rows["monolith backup"][1].startswith("task-service-backup-monolith-") and "available, encrypted" in rows["monolith backup"][1]
     assert SECRET["password"] not in out
 
 
 def test_json_output(estate: Estate, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["preflight", "--stack", "prod", "-C", str(estate.project), "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["passed"] is True
-    assert {row["name"] for row in report["checks"]} == CHECKS and all(row["remedy"] == "" for row in report["checks"])
+    assert code == 0 and (report["passed"], report["failed"], report["notAvailable"]) == (len(CHECKS), 0, 0)
+    assert {row["check"] for row in report["checks"]} == CHECKS and all(row["remedy"] == "" for row in report["checks"])
+    assert {row["result"] for row in report["checks"]} == {"PASS"} and report["stack"] == "prod"
 
 
 def _foreign_rule_at_10(estate: Estate) -> None:
@@ -161,6 +176,11 @@ def _no_logical_replication(estate: Estate) -> None:
     )
 
 
+def _snapshot_deleted(estate: Estate) -> None:
+    record = json.loads((estate.project / "backup-prod.json").read_text())
+    _client("rds").delete_db_snapshot(DBSnapshotIdentifier=record["snapshots"][0]["snapshotId"])
+
+
 def _secret_without_password(estate: Estate) -> None:
     _client("secretsmanager").put_secret_value(SecretId=estate.ids["dbSecretArn"], SecretString=json.dumps({"host": "h", "port": 5432, "username": "u"}))
 
@@ -180,6 +200,8 @@ BREAKS: dict[str, tuple[Callable[[Estate], None], str, str, str]] = {
     "db-host": (lambda e: e.write(**{"monolith.dbHost": "elsewhere.example.com"}), "monolith logical replication", "no RDS instance has endpoint elsewhere.example.com", "monolith.dbHost"),
     "secret": (_secret_without_password, "monolith secret", "lacks password (values not shown)", "host, port, username, password"),
     "image": (lambda e: e.write(**{"service.image": e.ids["image"].replace(IMAGE_TAG, "2.0.0")}), "image in ecr", "not in task-service", "docs/first-deploy.md"),
+    "no-backup": (lambda e: (e.project / "backup-prod.json").unlink(), "monolith backup", "no backup record backup-prod.json", "python -m runbook backup --stack prod"),
+    "backup-deleted": (_snapshot_deleted, "monolith backup", "no longer exists", "python -m runbook backup --stack prod"),
 }
 
 
@@ -276,3 +298,10 @@ def test_bad_config_exits_2_naming_the_key(estate: Estate, capsys: pytest.Captur
 def test_a_missing_stack_file_exits_2(estate: Estate, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["preflight", "--stack", "staging", "-C", str(estate.project)])
     assert code == 2 and "Pulumi.staging.yaml not found" in capsys.readouterr().err
+
+
+def test_without_dms_no_backup_is_needed(estate: Estate, capsys: pytest.CaptureFixture[str]) -> None:
+    (estate.project / "backup-prod.json").unlink()
+    estate.write(**{"dms.enabled": False})
+    code, rows, _, _ = estate.run(capsys)
+    assert code == 0 and rows["monolith backup"] == ("PASS", "not needed: dms.enabled is false (nothing is copied from the monolith)")

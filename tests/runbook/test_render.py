@@ -82,7 +82,7 @@ def test_preview_says_so_at_the_steps_that_need_unknowns(capsys: pytest.CaptureF
     schema = text.split("## 3. Apply the schema")[1].split("## 4.")[0]
     assert "Not available yet" in schema and f"`{address}`: {PREVIEW_UNKNOWN}" in schema
     assert f"'host=<{address}> port=5432 " in schema
-    canary = text.split("## 6. Canary")[1].split("## 7.")[0]
+    canary = text.split("## 8. Canary")[1].split("## 9.")[0]
     assert f"`{rule}`: {PREVIEW_UNKNOWN}" in canary
     assert f"Listener rule `<{rule}: not available>`" in canary
     deploy = text.split("## 2. Deploy")[1].split("## 3.")[0]
@@ -142,6 +142,46 @@ def test_writes_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     target = tmp_path / "runbook.md"
     assert main(["render", "--outputs", "tests/runbook/fixtures/outputs-prod.json", "--out", str(target)]) == 0
     assert target.read_text() == (GOLDEN / "runbook-prod.md").read_text()
+
+
+def test_backup_and_load_test_come_before_what_they_guard(capsys: pytest.CaptureFixture[str]) -> None:
+    """Seed 001: the verified backup before DMS starts, the load test before the first canary step."""
+    text = _render(capsys, "outputs-prod.json")
+    titles = [line for line in text.splitlines() if line.startswith("## ")]
+    order = [next(i for i, t in enumerate(titles) if word in t) for word in ("backup", "Start DMS", "Load test", "Canary")]
+    assert order == sorted(order) and order[1] == order[0] + 1 and order[3] == order[2] + 1
+    backup = text.split("Verified backup")[1].split("## ")[0]
+    assert "python -m runbook backup --outputs outputs-prod.json --stack prod --include-task-service --restore-test" in backup
+    load = text.split("Load test before any traffic")[1].split("## ")[0]
+    assert "python -m runbook loadtest --outputs outputs-prod.json --stack prod --url" in load
+    parameter = json.loads((FIXTURES / "outputs-prod.json").read_text())[contract.LOADTEST_RESULT_PARAMETER.name]
+    assert f"SSM `{parameter}`" in load and "testRoute.enabled true" in load  # prod has no test route yet
+
+
+def test_the_rollback_scenarios_name_the_recorded_snapshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = tmp_path / "backup-prod.json"
+    snapshot = {"kind": "instance", "createdAt": "2026-12-01T08:00:00Z", "encrypted": True}
+    record.write_text(json.dumps({
+        "version": 1, "stack": "prod", "region": "ap-northeast-1", "takenAt": "2026-12-01T08:00:00Z",
+        "snapshots": [{**snapshot, "source": "monolith", "snapshotId": "task-service-backup-monolith-1"},
+                      {**snapshot, "source": "task-service", "snapshotId": "task-service-backup-task-service-1"}],
+    }))
+    rollback = _render(capsys, "outputs-prod.json", "--backup", str(record)).split("## 10. Rollback")[1].split("## 11.")[0]
+    assert "--db-snapshot-identifier task-service-backup-monolith-1" in rollback
+    assert "--db-snapshot-identifier task-service-backup-task-service-1" in rollback
+    assert main(["render", "--outputs", "tests/runbook/fixtures/outputs-prod.json", "--backup", str(tmp_path / "none.json")]) == 2
+
+
+@pytest.mark.parametrize("name", ["outputs-prod.json", "outputs-dev.json"])
+def test_emergency_rollback_comes_first_and_every_step_says_how_to_tell_it_worked(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    text = _render(capsys, name)
+    head, procedure = text.split("\n## 1. ", 1)
+    assert "> **Emergency rollback**" in head and "rollback --yes --outputs outputs-" in head
+    steps = ("1. " + procedure).split("\n## ")
+    assert [step.split(".", 1)[0] for step in steps] == [str(n) for n in range(1, 12)]
+    done = [step for step in steps if "skip this step" not in step]  # dev has no DMS: its backup and DMS steps are skipped
+    assert len(done) == (9 if name == "outputs-dev.json" else 11)
+    assert all(step.count("**Worked when:**") == 1 for step in done), [step.split("\n", 1)[0] for step in done if "**Worked when:**" not in step]
 
 
 def test_the_app_role_and_the_first_rotation_follow_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
