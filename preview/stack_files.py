@@ -169,16 +169,16 @@ def _full_key(project: str, key: str) -> str:
 
 
 def set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
-    """`pulumi config set --path ns:key.a.b value`: set a nested setting, creating maps on the way."""
+    """`pulumi config set --path ns:key.a.b value`: set a nested setting, creating maps on the way; a value of None
+    is `pulumi config rm --path` (the key is left out, which is how a setting is unset)."""
     key, _, path = dotted.partition(".")
-    if not path:
-        config[key] = value
-        return
-    node = config.setdefault(key, {})
-    parts = path.split(".")
+    node, parts = config, [key, *path.split(".")] if path else [key]
     for part in parts[:-1]:
         node = node.setdefault(part, {})
-    node[parts[-1]] = value
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
 
 
 def load_stack(project_dir: Path, stack: str) -> StackSettings:

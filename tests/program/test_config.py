@@ -142,10 +142,15 @@ def test_traffic_needs_an_image() -> None:
         run_program(ROOT, "prod", {"task-service:canaryWeight": 5}, settings_=settings)
 
 
-def test_null_is_not_unset() -> None:
+def test_null_is_not_unset(tmp_path: Path) -> None:
     """`image: ~` would park a live service (delete it) without a word; only a key left out is "not set"."""
+    text = (ROOT / "Pulumi.prod.yaml").read_text().replace("    image: ", "    image: ~  # ", 1)
+    assert "image: ~" in text
+    for name in ("Pulumi.yaml", "__main__.py", "stack_config.py", "components", "task_service", "stack-references"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "Pulumi.prod.yaml").write_text(text)
     with pytest.raises(ProgramError, match=r"^task-service:service.image must not be null: leave the key out"):
-        run_program(ROOT, "prod", {"task-service:service.image": None})
+        run_program(tmp_path, "prod")
 
 
 def test_a_development_stack_may_relax_the_production_rules() -> None:
