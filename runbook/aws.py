@@ -4,7 +4,9 @@ Endpoints come from boto3 itself, so AWS_ENDPOINT_URL (tests, VPC endpoints) wor
 command's waiting:
 - RUNBOOK_AWS_TIMEOUT (seconds, default 15): all AWS calls of one command together may take this long. A call
   that would overrun it is cut off (SIGALRM on the main thread; elsewhere the socket timeouts below still hold),
-  and the command stops with "timed out" and exit 2.
+  and the command stops with "timed out" and exit 2. Commands that wait on purpose (`dms status --watch`, `canary
+  watch`, `backup`) poll: a pause of PAUSE_SECONDS or more between calls starts a fresh budget, so each poll is
+  bounded while their own deadlines bound the whole wait.
 - AWS_MAX_ATTEMPTS (default 3): total attempts per call, the initial one included, as the AWS CLI reads it
   (botocore's `total_max_attempts`; its `max_attempts` counts retries only).
 A malformed value of either, or of AWS_ENDPOINT_URL, is bad input. So is an endpoint that answers with something
@@ -52,6 +54,7 @@ ATTEMPTS_VARIABLE = "AWS_MAX_ATTEMPTS"
 DEFAULT_ATTEMPTS = 3
 MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT_SECONDS = 5.0
+PAUSE_SECONDS = 1.0
 _JSON_PROTOCOLS = {"json", "rest-json"}
 _XML_PROTOCOLS = {"query", "ec2"}
 
@@ -94,7 +97,7 @@ class _Budget:
     def __init__(self, limits_: Limits) -> None:
         self.limits = limits_
         self.left = limits_.timeout
-        self.started = 0.0
+        self.started = self.ended = 0.0
         self.call = "AWS"
         self.endpoint = clip(limits_.endpoint or "the AWS API endpoint", 120)
         self._armed = False
@@ -107,9 +110,11 @@ class _Budget:
 
     def before(self, model: Any, event_name: str, **_: Any) -> None:
         self.call = f"{event_name.split('.')[1]} {model.name}"
+        self.started = time.monotonic()
+        if self.ended and self.started - self.ended >= PAUSE_SECONDS:
+            self.left = self.limits.timeout  # the command waited on purpose: a new poll, a new budget
         if self.left <= 0:
             raise self.timed_out()
-        self.started = time.monotonic()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGALRM, self._expired)
             signal.setitimer(signal.ITIMER_REAL, self.left)
@@ -120,7 +125,8 @@ class _Budget:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
             self._armed = False
-        self.left -= time.monotonic() - self.started
+        self.ended = time.monotonic()
+        self.left -= self.ended - self.started
 
     def _expired(self, *_: Any) -> None:
         self.left = 0

@@ -9,11 +9,12 @@ from __future__ import annotations
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from runbook.aws import Aws, Limits, limits
+from runbook.aws import PAUSE_SECONDS, Aws, Limits, _Budget, limits
 from tests.hostile.conftest import REPO, Job, Pool, Project, Result, refused, run_table
 
 OUTPUTS = str(REPO / "tests/runbook/fixtures/outputs-prod.json")
@@ -102,6 +103,26 @@ def test_defaults_are_fifteen_seconds_and_three_attempts_in_all() -> None:
     client = Aws("ap-northeast-1", limits({"AWS_MAX_ATTEMPTS": "1", "RUNBOOK_AWS_TIMEOUT": "2.5"})).client("ecs")
     assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2.5, 2.5)
+
+
+def test_a_pause_between_polls_starts_a_fresh_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-to-back calls share the budget; a command that waited on purpose (a poll loop) gets a new one."""
+    now = [100.0]
+    monkeypatch.setattr("runbook.aws.time.monotonic", lambda: now[0])
+    budget = _Budget(Limits(timeout=1.0, attempts=1, endpoint=None))
+    call = {"model": SimpleNamespace(name="DescribeServices"), "event_name": "before-call.ecs.DescribeServices"}
+
+    def one(seconds: float) -> None:
+        budget.before(**call)
+        now[0] += seconds
+        budget.after()
+
+    one(0.8)
+    one(0.1)
+    assert budget.left == pytest.approx(0.1)
+    now[0] += PAUSE_SECONDS
+    one(0.1)
+    assert budget.left == pytest.approx(0.9)
 
 
 def _job(argv: list[str], env: dict[str, str], seconds: float = 8.0) -> Callable[[Project], Job]:
