@@ -6,14 +6,14 @@ on the first stdout line; the engine address is passed but never dialled. Both p
 life of the process, so a chatty pack never blocks, and the stderr tail goes into every error message.
 
 The pack never outlives us: `close()` stops it (the preview's signal handlers unwind into it), and on Linux the
-kernel kills it when the thread that spawned it dies, even by SIGKILL (PR_SET_PDEATHSIG). `spawn()` returns at
-once, so the pack boots while the program runs; `start()` then waits for its port.
+kernel kills it when the thread that spawned it dies, even by SIGKILL (PR_SET_PDEATHSIG, armed by
+pack_launcher.py). `spawn()` returns at once, so the pack boots while the program runs; `start()` then waits for
+its port.
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
 import json
 import os
 import queue
@@ -23,14 +23,14 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Mapping, Optional
+from typing import IO, Iterable, Iterator, Mapping, Optional
 
 from preview.stack_files import read_yaml
 from task_service.untrusted import InputError, clip, quote
 
 # Any address will do: a Python pack never dials the engine during analysis.
 ENGINE_ADDRESS = "127.0.0.1:1"
-_PR_SET_PDEATHSIG = 1
+_LAUNCHER = Path(__file__).with_name("pack_launcher.py")
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
@@ -70,23 +70,6 @@ def pack_version(policy_dir: Path) -> str:
     return str(version or "")
 
 
-def _die_with_parent(mask: Iterable[int]) -> Callable[[], None]:
-    """A preexec_fn restoring the signal mask `mask` and, on Linux, asking the kernel to kill the child when our
-    spawning thread dies; it exits at once when we are already gone. Resolved before the fork, so the child only
-    makes a few system calls."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-    parent = os.getpid()
-
-    def arm() -> None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    return arm
-
-
 @contextmanager
 def _stop_signals_deferred() -> Iterator[set[int]]:
     """Stop signals wait until the pack is spawned and recorded, so `close()` can always reach it (a handler raising
@@ -115,6 +98,11 @@ class PackProcess:
     def command(self) -> list[str]:
         return [self.python, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."]
 
+    def _launch(self, mask: Iterable[int]) -> list[str]:
+        """`command()` through pack_launcher.py, which ties the pack's life to ours and restores `mask`."""
+        return [self.python, "-I", "-S", str(_LAUNCHER), str(os.getpid()), ",".join(str(int(n)) for n in mask),
+                *self.command()]
+
     def spawn(self) -> None:
         """Start the pack's process and return at once (again: nothing); refused once closed."""
         if self._closed:
@@ -125,7 +113,7 @@ class PackProcess:
             raise PolicyPackError(f"{self.policy_dir} has no PulumiPolicy.yaml; it is not a policy pack")
         with _stop_signals_deferred() as mask:
             process = self._process = subprocess.Popen(
-                self.command(), cwd=self.policy_dir, env=self.env, preexec_fn=_die_with_parent(mask),
+                self._launch(mask), cwd=self.policy_dir, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
             assert process.stdout is not None and process.stderr is not None  # both are PIPE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -263,6 +264,20 @@ def test_silent_pack_times_out(tmp_path: Path) -> None:
         PolicyPackServer(pack_dir, project="p", stack="s", startup_timeout=0.8).start()
     assert "printed no port within 0.8s" in str(err.value)
     assert "loading" in str(err.value)
+
+
+_FORKS: list[str] = []
+os.register_at_fork(before=lambda: _FORKS.append("fork"))
+
+
+def test_pack_spawn_runs_no_fork_handlers(tmp_path: Path) -> None:
+    """Spawning by fork ran gRPC's fork handlers in the child, which abort it (exit -6, "epoll_wait error") when
+    this process has used gRPC; a spawn that does not fork runs no fork handlers at all, ours included."""
+    pack_dir = _fake_pack(tmp_path, "import time\ntime.sleep(60)\n")
+    del _FORKS[:]
+    with pytest.raises(PolicyPackError, match="printed no port within 0.3s"):
+        PolicyPackServer(pack_dir, project="p", stack="s", startup_timeout=0.3).start()
+    assert _FORKS == []
 
 
 def test_garbage_first_line(tmp_path: Path) -> None:
