@@ -32,7 +32,7 @@ preview: venv
 test: venv $(CHECKOV_VENV)/.installed
 	scripts/ensure-postgres
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 # After changing a pin in pyproject.toml: re-lock, and re-export the policy pack's own requirements from the lock.
 lock: $(UV)

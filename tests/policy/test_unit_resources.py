@@ -88,7 +88,7 @@ ALL = sorted({(p.name, t, fac.__name__): (p, t, fac) for p, t, fac, _, _ in FAIL
              key=lambda x: (x[0].name, x[1]))
 
 
-@pytest.mark.parametrize("policy,type_,factory", ALL, ids=lambda v: getattr(v, "name", None) or str(v)[-30:])
+@pytest.mark.parametrize("policy,type_,factory", ALL, ids=[f"{p.name}:{t}:{fn.__name__}" for p, t, fn in ALL])
 def test_compliant_factory_passes(policy: Any, type_: str, factory: Callable[..., dict[str, Any]]) -> None:
     assert run(policy, type_, factory()).ok
 
