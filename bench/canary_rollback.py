@@ -29,6 +29,7 @@ import pytest  # noqa: E402  (its MonkeyPatch sets the env moto_stack needs, and
 
 from runbook import watch  # noqa: E402
 from runbook.aws import Aws  # noqa: E402
+from runbook.output import Invocation  # noqa: E402
 from runbook.outputs import Outputs  # noqa: E402
 from tests.moto_percentiles import taught  # noqa: E402
 from tests.runbook import canary_story, moto_stack  # noqa: E402
@@ -48,7 +49,7 @@ def one_run(endpoint: str, scale_to_zero: bool) -> tuple[float, float]:
     options = watch.WatchOptions(minutes=1.0, interval=5.0, rollback_on_breach=True, scale_to_zero=scale_to_zero,
                                  yes=True)
     started = time.perf_counter()
-    code = watch.run(Outputs(stack.outputs, "bench"), Aws(stack.region), "prod", options, None, emit=lines.append,
+    code = watch.run(Outputs(stack.outputs, "bench"), Aws(stack.region), Invocation(None, "prod"), options, emit=lines.append,
                      tty=lambda: False)
     whole = time.perf_counter() - started
     reported = [line for line in lines if line.startswith("rollback completed ")]
