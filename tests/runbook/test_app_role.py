@@ -26,6 +26,7 @@ from runbook.cli import main
 from task_service import contract
 from task_service.tables import TABLES
 from tests.runbook import moto_stack
+from tests.runbook.report_rows import check_rows
 
 SEVENTH = "not_for_the_app"
 
@@ -109,15 +110,6 @@ def _app_role(outputs_file: Any, outputs: dict[str, Any], dsn: str, capsys: pyte
     return code, captured.out, captured.err
 
 
-def _rows(text: str) -> dict[str, tuple[str, str]]:
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 3 and cells[1] in {"PASS", "FAIL", "N/A"}:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
-
-
 def _exercise_dml(conn: psycopg.Connection) -> None:
     """Write and read every one of the six tables, ids from their sequences."""
     task = conn.execute("INSERT INTO tasks (user_id, title) VALUES (7, 'a') RETURNING id").fetchone()[0]  # type: ignore[index]
@@ -163,7 +155,7 @@ def test_creates_a_role_that_reads_and_writes_the_six_tables_and_nothing_else(
         master.execute(f"CREATE TABLE public.{SEVENTH} (id int)")
     code, out, err = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
     assert (code, err) == (0, "")
-    rows = _rows(out)
+    rows = check_rows(out)
     assert {name: status for name, (status, _) in rows.items()} == {
         "app role": "PASS", "privileges": "PASS", "cannot create": "PASS", "rotation clone": "PASS", "secret logs in": "PASS",
     }
@@ -222,7 +214,7 @@ def test_running_again_changes_nothing(task_db: TaskDb, stack: moto_stack.Stack,
     code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
     assert code == 0
     assert "nothing changed: the role was already set up" in out
-    assert _rows(out)["app role"] == ("PASS", f"{task_db.role} exists, its password left to rotation; LOGIN, no other attribute, member of no role")
+    assert check_rows(out)["app role"] == ("PASS", f"{task_db.role} exists, its password left to rotation; LOGIN, no other attribute, member of no role")
     assert _catalog(task_db) == before
 
 
@@ -249,7 +241,7 @@ def test_the_rotation_clone_gets_exactly_the_roles_grants(
     with task_db.login(clone, "clone-Pa55word-4e2a") as conn:
         _assert_least_privileged(conn)
     code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
-    rows = _rows(out)
+    rows = check_rows(out)
     assert code == 0
     assert rows["rotation clone"] == ("PASS", f"{clone} exists, LOGIN, member of {task_db.role}")
     assert rows["secret logs in"] == ("PASS", f"{clone} with the secret's password, and reads the 6 tables")
@@ -349,7 +341,7 @@ def test_extra_privileges_roll_everything_back(task_db: TaskDb, stack: moto_stac
     _precreate(task_db, moto_stack.APP_PASSWORD, "GRANT TRUNCATE ON tasks TO {}", "GRANT CREATE ON SCHEMA public TO {}")
     before = _catalog(task_db)
     code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
-    rows = _rows(out)
+    rows = check_rows(out)
     assert code == 1
     assert rows["privileges"][0] == "FAIL" and rows["privileges"][1].endswith("; also holds CREATE on schema public, TRUNCATE on table public.tasks")
     assert rows["cannot create"][0] == "FAIL"
@@ -366,7 +358,7 @@ def test_a_master_that_cannot_create_the_clone_rolls_everything_back(
         conn.execute(sql.SQL("ALTER ROLE {} NOCREATEROLE").format(sql.Identifier(task_db.master)))
     before = _catalog(task_db)
     code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
-    status, detail = _rows(out)["rotation clone"]
+    status, detail = check_rows(out)["rotation clone"]
     assert code == 1 and status == "FAIL"
     assert detail.startswith(f"{task_db.master} cannot create {task_db.role}_clone and grant it {task_db.role} as the rotation function will: ")
     assert "permission denied to create role" in detail
@@ -378,7 +370,7 @@ def test_an_existing_role_whose_password_is_not_the_secrets_fails_the_login(
 ) -> None:
     _precreate(task_db, "some-other-password")
     code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
-    status, detail = _rows(out)["secret logs in"]
+    status, detail = check_rows(out)["secret logs in"]
     assert code == 1 and status == "FAIL"
     assert detail.startswith(f"{task_db.role} with the secret's password: ") and "password authentication failed" in detail
     assert moto_stack.APP_PASSWORD not in out
@@ -394,7 +386,7 @@ def test_a_role_the_master_did_not_create_cannot_be_rotated_from_postgresql_16(
         version = int(str(conn.execute("SHOW server_version_num").fetchone()[0]))  # type: ignore[index]
     before = _catalog(task_db)
     code, out, _ = _app_role(outputs_file, stack.outputs, task_db.dsn, capsys)
-    status, detail = _rows(out)["rotation clone"]
+    status, detail = check_rows(out)["rotation clone"]
     if version < 160000:
         assert (code, status) == (0, "PASS")
         return

@@ -16,6 +16,7 @@ from runbook.pack import health_gate
 from task_service import contract
 from task_service.canary import next_step
 from tests.runbook import canary_story, moto_stack
+from tests.runbook.report_rows import check_rows
 
 
 def test_steps_follow_the_plan() -> None:
@@ -32,15 +33,6 @@ def test_cloudwatch_dimensions_come_from_the_arns() -> None:
         dimension_load_balancer(group)
 
 
-def _rows(text: str) -> dict[str, tuple[str, str]]:
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 3 and cells[1] in {"PASS", "FAIL", "N/A"}:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
-
-
 def status(outputs_file: Any, stack: moto_stack.Stack, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
     code = main(["canary", "status", "--outputs", outputs_file(stack.outputs), *extra])
     return code, capsys.readouterr().out
@@ -50,7 +42,7 @@ def test_a_healthy_soak_allows_the_next_step(stack: moto_stack.Stack, outputs_fi
     canary_story.telemetry(stack).soaked(50)
     canary_story.all_alarms_ok(stack)
     code, text = status(outputs_file, stack, capsys)
-    rows = _rows(text)
+    rows = check_rows(text)
     assert code == 0, text
     assert "soak: 30 of 30 minutes at 50%" in text
     assert rows["p95 latency"] == ("PASS", "240 ms (gate < 500 ms)")
@@ -68,7 +60,7 @@ def test_the_soak_progress_is_read_back_from_cloudwatch(aws_env: str, monkeypatc
     story.minutes(1, 20, weight=5)
     story.minutes(21, 40, weight=0)
     code, text = status(outputs_file, built, capsys)
-    soak = _rows(text)["soak"]
+    soak = check_rows(text)["soak"]
     assert code == 1 and soak[0] == "FAIL"
     done = int(soak[1].split(" of ")[0])
     assert 17 <= done <= 19 and f"soak: {done} of 30 minutes at 5% (at " in text
@@ -82,14 +74,14 @@ def test_a_breached_gate_blocks(stack: moto_stack.Stack, outputs_file: Any, caps
     canary_story.telemetry(stack).soaked(50, error_percent=2.0)
     code, text = status(outputs_file, stack, capsys)
     assert code == 1
-    assert _rows(text)["error rate"] == ("FAIL", "2% of 6000 requests (gate < 1%)")
+    assert check_rows(text)["error rate"] == ("FAIL", "2% of 6000 requests (gate < 1%)")
     assert "blocked by: error rate" in text
 
 
 def test_missing_data_blocks_as_not_available(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     canary_story.telemetry(stack).soaked(50, latency_ms=())
     code, text = status(outputs_file, stack, capsys)
-    status_p95, detail = _rows(text)["p95 latency"]
+    status_p95, detail = check_rows(text)["p95 latency"]
     assert code == 1 and status_p95 == "N/A" and "CloudWatch returned no TargetResponseTime p95" in detail
 
 
@@ -99,11 +91,11 @@ def test_at_zero_percent_healthy_targets_and_a_load_test_allow_five(aws_env: str
     canary_story.all_alarms_ok(built)
     before = built.rule_weights()
     code, text = status(outputs_file, built, capsys)
-    assert code == 1 and _rows(text)["load test"][0] == "N/A"  # prod requires a load test before the first step
+    assert code == 1 and check_rows(text)["load test"][0] == "N/A"  # prod requires a load test before the first step
     canary_story.load_test(built)
     code, text = status(outputs_file, built, capsys)
     assert code == 0, text
-    assert _rows(text)["targets"] == ("PASS", f"2/2 healthy in {dimension_target_group(built.value(contract.TARGET_GROUP_ARN))}")
+    assert check_rows(text)["targets"] == ("PASS", f"2/2 healthy in {dimension_target_group(built.value(contract.TARGET_GROUP_ARN))}")
     assert "next step: 0% -> 5%: ALLOWED" in text and f"  move forward: {deploy_command('prod', 5)}" in text
     assert built.rule_weights() == before
 
@@ -111,7 +103,7 @@ def test_at_zero_percent_healthy_targets_and_a_load_test_allow_five(aws_env: str
 def test_live_weight_off_config_blocks(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     stack.set_rule_weight(0)
     code, text = status(outputs_file, stack, capsys)
-    state, detail = _rows(text)["live weight == configured"]
+    state, detail = check_rows(text)["live weight == configured"]
     assert code == 1 and state == "FAIL" and "live 0%, configured 50%" in detail
     assert "pulumi config set canaryWeight 0 -s prod" in detail
 

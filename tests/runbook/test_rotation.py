@@ -22,6 +22,7 @@ from runbook.report import Status
 from runbook.rotation import Expected, last_rotation, schedule
 from task_service import contract
 from tests.runbook import moto_stack
+from tests.runbook.report_rows import check_rows
 
 DAYS = 30
 FUNCTION = "arn:aws:lambda:ap-northeast-1:123456789012:function:task-service-rotate-app"
@@ -30,18 +31,9 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 EXPECTED = Expected(contract.DB_APP_SECRET_ARN, FUNCTION, DAYS)
 
 
-def _rows(text: str) -> dict[str, tuple[str, str]]:
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 3 and cells[1] in {"PASS", "FAIL", "N/A"}:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
-
-
 def _verify(outputs_file: Any, outputs: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, tuple[str, str]]]:
     code = main(["verify", "--outputs", outputs_file(outputs)])
-    return code, _rows(capsys.readouterr().out)
+    return code, check_rows(capsys.readouterr().out)
 
 
 MASTER, APP = f"rotation {contract.DB_SECRET_ARN.name}", f"rotation {contract.DB_APP_SECRET_ARN.name}"

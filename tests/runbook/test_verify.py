@@ -10,20 +10,12 @@ from runbook.cli import main
 from task_service import contract
 from task_service.naming import Naming, Role
 from tests.runbook import moto_stack
-
-
-def _rows(text: str) -> dict[str, tuple[str, str]]:
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 3 and cells[1] in {"PASS", "FAIL", "N/A"}:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
+from tests.runbook.report_rows import check_rows
 
 
 def _verify(outputs_file: Any, outputs: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, tuple[str, str]]]:
     code = main(["verify", "--outputs", outputs_file(outputs)])
-    return code, _rows(capsys.readouterr().out)
+    return code, check_rows(capsys.readouterr().out)
 
 
 def test_a_healthy_stack_passes(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
