@@ -235,8 +235,11 @@ def test_locust_dies_with_the_command() -> None:
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
-        while not api.headers and time.monotonic() < deadline:  # locust is running once requests arrive
-            time.sleep(0.2)
+        while not _children(command.pid) and time.monotonic() < deadline:  # the command probes the URL first
+            time.sleep(0.1)
+        seen = len(api.headers)
+        while len(api.headers) == seen and time.monotonic() < deadline:  # locust is running once requests arrive
+            time.sleep(0.1)
         [child] = _children(command.pid)
         command.send_signal(signal.SIGKILL)
         command.wait(timeout=10)
