@@ -15,7 +15,7 @@ Creates, all parented to the component and named `<name>-...`:
   logging on, existing target tables left in place (the schema is applied by the runbook first). It is not
   started by the deploy: the runbook starts it (`python -m runbook dms start`);
 - EventBridge rules sending the task's and the instance's DMS events to the alarm topic (the route DMS recommends
-  from 3.4.6 on; SNS event subscriptions are the legacy one). The alarm topic's policy admits exactly these rules.
+  from 3.4.5 on; SNS event subscriptions are the legacy one). The alarm topic's policy admits exactly these rules.
 """
 
 from __future__ import annotations

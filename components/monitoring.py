@@ -5,7 +5,7 @@ Creates, parented to the component and named `<name>-...`:
   whose policy no AWS service principal may use), and one e-mail subscription per configured address (each must
   be confirmed from the inbox);
 - its topic policy: the default account-owner statement CloudWatch alarms publish through, EventBridge only for the
-  stack's own DMS event rules (DMS 3.4.6 and later report through EventBridge; `dms.amazonaws.com` event
+  stack's own DMS event rules (DMS 3.4.5 and later report through EventBridge; `dms.amazonaws.com` event
   subscriptions are the legacy route), and no publishing without TLS. The telemetry key's policy lets exactly
   these publishers use the key for this topic.
 It comes first in the program: every other component's alarms notify this topic. The dashboard, which needs the
