@@ -38,15 +38,18 @@ from components.settings import (
     UNIQUE,
     Bool,
     CliInt,
+    Identifier,
     SecurityGroupId,
     Settings,
     SubnetIds,
+    Text,
     VpcId,
     invalid,
     matches,
     one_of,
 )
 from task_service.canary import CANARY_TAG
+from task_service.contract import REGION_NAME
 from task_service.naming import PREFIX_MAX_LENGTH, PREFIX_PATTERN, Naming
 from task_service.untrusted import quote
 
@@ -106,7 +109,7 @@ class MonolithSettings(Settings):
     target_group_arn: TargetGroupArn | None = None
     db_host: Host | None = None
     db_port: StrictInt = Field(5432, ge=1, le=65535)
-    db_name: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL identifier")] = "myteacher_production"
+    db_name: Identifier = "myteacher_production"
     db_security_group_id: SecurityGroupId | None = None
     db_secret_arn: SecretArn | None = None
     db_app_user: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL role name")] = "myteacher_app_user"
@@ -124,7 +127,7 @@ class MonolithStackSettings(Settings):
     """`task-service:monolithStack`: where to read the existing estate's ids."""
 
     name: Annotated[StrictStr, NON_EMPTY, matches(r"[\w.-]+/[\w.-]+/[\w.-]+", "a fully qualified stack name org/project/stack")]
-    outputs: dict[StrictStr, Annotated[StrictStr, NON_EMPTY]] = {}
+    outputs: dict[StrictStr, Text] = {}
     """Setting name -> output name in that stack, where they differ."""
 
     @model_validator(mode="after")
@@ -137,8 +140,6 @@ class MonolithStackSettings(Settings):
 
 
 ENVIRONMENTS = ("production", "development")
-ALB_MATCH_EVALUATIONS_PER_RULE = 5
-"""Path patterns plus header values a listener rule may hold in all (Elastic Load Balancing's rule condition limits)."""
 PRODUCTION_LOG_RETENTION_DAYS = 365
 
 
@@ -207,13 +208,6 @@ class StackFile(Settings):
                 f"must be lower than route.priority ({route.priority}): ALB evaluates the lowest number first",
                 "testRoute.priority",
                 test_route.priority,
-            )
-        if len(route.path_patterns) + 1 > ALB_MATCH_EVALUATIONS_PER_RULE:
-            raise invalid(
-                f"must list at most {ALB_MATCH_EVALUATIONS_PER_RULE - 1} paths with testRoute.enabled "
-                f"(ALB allows {ALB_MATCH_EVALUATIONS_PER_RULE} match evaluations per rule, one is the header)",
-                "route.pathPatterns",
-                list(route.path_patterns),
             )
 
     def _production_rules(self) -> None:
@@ -421,7 +415,7 @@ def _region(aws_config: pulumi.Config, stack_file: str) -> tuple[str, str]:
     region = aws_config.get("region")
     if region is None:
         raise ConfigError(f"aws:region is required (e.g. ap-northeast-1) in {stack_file}")
-    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", region):
+    if not re.fullmatch(REGION_NAME, region, re.ASCII):
         raise ConfigError(f"aws:region must be an AWS region such as ap-northeast-1 (got {quote(region)}) in {stack_file}")
     accounts = aws_config.get("allowedAccountIds")
     parsed = None if accounts is None else _value(accounts)

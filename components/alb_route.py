@@ -30,7 +30,8 @@ _TG_SUFFIX = re.compile(r":(targetgroup/[^/]+/[^/]+)\Z")
 PATH_PATTERN = r"/[A-Za-z0-9_\-.$/~\"'@:+&*?]{0,127}"
 """An ALB path pattern: at most 128 characters (PathPatternConditionConfig), the characters the ALB guide lists."""
 MAX_PATTERNS = 3
-"""Match evaluations per condition (ALB listener rule quota); the rule's one path-pattern condition holds them all."""
+"""Match evaluations per condition (ALB listener rule quota); the rule's one path-pattern condition holds them all.
+The load test's rule adds its header to the same patterns: 4 of the 5 evaluations ALB allows per rule."""
 MAX_WILDCARDS = 5
 """Wildcards (`*`, `?`) per rule (ALB listener rule quota)."""
 

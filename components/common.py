@@ -1,4 +1,4 @@
-"""Small helpers the components share: alarm declaration and IAM trust documents."""
+"""Small helpers the components share: alarm declaration and IAM documents."""
 
 from __future__ import annotations
 
@@ -15,6 +15,30 @@ def assume_role_policy(service: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def secrets_read_policy(secret_arns: Sequence[str], kms_key: str, region: str, sid: str | None = None) -> str:
+    """GetSecretValue on exactly `secret_arns`, and kms:Decrypt of `kms_key` only through Secrets Manager and only
+    for those secrets; `sid` names the two statements (`Read<sid>`, `Decrypt<sid>`)."""
+    names = ({"Sid": f"Read{sid}"}, {"Sid": f"Decrypt{sid}"}) if sid else ({}, {})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {**names[0], "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": list(secret_arns)},
+                {
+                    **names[1],
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": kms_key,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:SecretARN": list(secret_arns)},
+                    },
+                },
+            ],
         }
     )
 

@@ -29,7 +29,7 @@ import pulumi_random as random
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from components.common import assume_role_policy, metric_alarm
-from components.settings import IDENTIFIER, NON_EMPTY, Bool, Settings, invalid, matches, one_of
+from components.settings import IDENTIFIER, NON_EMPTY, Bool, Identifier, Settings, invalid, matches, one_of
 from task_service.naming import Naming, Role
 
 GIB = 1024**3
@@ -86,7 +86,7 @@ class DatabaseSettings(Settings):
     """Enhanced monitoring interval in seconds (0 turns it off)."""
     max_connections: StrictInt = Field(100, ge=20, le=5000)
     """`max_connections` of the parameter group (seed 001 sizes the pool at 100); the alarm fires at 80%."""
-    name: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL identifier")] = "task_service"
+    name: Identifier = "task_service"
     username: Annotated[StrictStr, NON_EMPTY, matches(IDENTIFIER, "a PostgreSQL role name")] = "task_service_user"
     """The master user (schema changes, DMS, rotation of the application's password)."""
     app_username: Annotated[StrictStr, NON_EMPTY, matches(r"[a-z_][a-z0-9_]{0,56}", "a PostgreSQL role name of at most 57 characters")] = (

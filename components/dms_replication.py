@@ -29,10 +29,10 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
-from components.common import assume_role_policy
+from components.common import assume_role_policy, secrets_read_policy
 from components.settings import IDENTIFIER, NON_EMPTY, UNIQUE, Bool, Settings, invalid, matches, one_of
 from task_service.naming import Naming, Role
-from task_service.tables import SCHEMA, TABLES
+from task_service.tables import SCHEMA, TABLES, qualified
 
 
 MIN_ENGINE_VERSION = (3, 5, 3)
@@ -140,8 +140,6 @@ class DmsReplication(pulumi.ComponentResource):
     tables: list[str]
     instance_id: str
     task_id: str
-    event_rules: list[str]
-    """Names of the EventBridge rules publishing to the alarm topic."""
 
     def __init__(self, name: str, args: DmsReplicationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:dms:DmsReplication", name, None, opts)
@@ -153,7 +151,7 @@ class DmsReplication(pulumi.ComponentResource):
         naming, cfg = args.naming, args.settings
         self.instance_id = naming.of(Role.DMS_INSTANCE)
         self.task_id = naming.of(Role.DMS_TASK, migration_type=cfg.migration_type)
-        self.tables = [f"{cfg.schema_name}.{table}" for table in cfg.tables]
+        self.tables = qualified(cfg.tables, cfg.schema_name)
 
         # DMS validates dms-vpc-role when the subnet group is created; wait for it (IAM propagation races).
         after_roles = pulumi.ResourceOptions(parent=self, depends_on=self._account_roles(args))
@@ -210,7 +208,7 @@ class DmsReplication(pulumi.ComponentResource):
             tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[task_logs]),
         )
-        self.event_rules = self._event_rules(args)
+        self._event_rules(args)
         self.register_outputs(
             {
                 "replicationInstanceArn": self.replication_instance.replication_instance_arn,
@@ -260,8 +258,10 @@ class DmsReplication(pulumi.ComponentResource):
             f"{self._name}-secrets-access-policy",
             name="read-endpoint-secrets",
             role=role.id,
+            # The monolith's secret has a key of its own: any key, but only through Secrets Manager and only for
+            # these two secrets.
             policy=pulumi.Output.all(args.source.secret_arn, args.target.secret_arn).apply(
-                lambda arns: _secrets_access_policy(arns, args.region)
+                lambda arns: secrets_read_policy(arns, "*", args.region)
             ),
             opts=self._child,
         )
@@ -340,18 +340,17 @@ class DmsReplication(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_policy]),
         )
 
-    def _event_rules(self, args: DmsReplicationArgs) -> list[str]:
-        """Every DMS event of the task and of the instance to the alarm topic, through EventBridge."""
-        names = []
-        for suffix, role, arn in (
-            ("events", Role.DMS_TASK_EVENTS, self.replication_task.replication_task_arn),
-            ("instance-events", Role.DMS_INSTANCE_EVENTS, self.replication_instance.replication_instance_arn),
+    def _event_rules(self, args: DmsReplicationArgs) -> None:
+        """Every DMS event of the task and of the instance to the alarm topic, through EventBridge (the topic's policy
+        names these rules from the same roles)."""
+        for suffix, what, role, arn in (
+            ("events", "task", Role.DMS_TASK_EVENTS, self.replication_task.replication_task_arn),
+            ("instance-events", "instance", Role.DMS_INSTANCE_EVENTS, self.replication_instance.replication_instance_arn),
         ):
-            rule_name = args.naming.of(role)
             rule = aws.cloudwatch.EventRule(
                 f"{self._name}-{suffix}",
-                name=rule_name,
-                description=f"Every DMS event of the replication {suffix.split('-')[0] if suffix != 'events' else 'task'} to the alarm topic",
+                name=args.naming.of(role),
+                description=f"Every DMS event of the replication {what} to the alarm topic",
                 event_pattern=pulumi.Output.from_input(arn).apply(
                     lambda resource: json.dumps({"source": ["aws.dms"], "resources": [resource]}, sort_keys=True)
                 ),
@@ -365,27 +364,3 @@ class DmsReplication(pulumi.ComponentResource):
                 arn=args.alarm_topic_arn,
                 opts=self._child,
             )
-            names.append(rule_name)
-        return names
-
-
-def _secrets_access_policy(secret_arns: Sequence[str], region: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": list(secret_arns)},
-                {
-                    # The monolith's secret has a key of its own: any key, but only through Secrets Manager and
-                    # only for these two secrets.
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:SecretARN": list(secret_arns)},
-                    },
-                },
-            ],
-        }
-    )

@@ -33,7 +33,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
-from components.common import assume_role_policy, metric_alarm
+from components.common import assume_role_policy, metric_alarm, secrets_read_policy
 from components.settings import NON_EMPTY, Bool, Settings, invalid, matches, one_of
 from task_service.naming import Naming, Role
 
@@ -247,7 +247,7 @@ class FargateService(pulumi.ComponentResource):
             name="read-injected-secrets",
             role=self.execution_role.id,
             policy=pulumi.Output.all(args.app_db_secret_arn, self.cognito_secret.arn, args.secrets_kms_key_arn).apply(
-                lambda arns: _secrets_read_policy(arns[0], arns[1], arns[2], args.region)
+                lambda arns: secrets_read_policy(arns[:2], arns[2], args.region, sid="InjectedSecrets")
             ),
             opts=child,
         )
@@ -414,33 +414,6 @@ class FargateService(pulumi.ComponentResource):
             for metric, threshold, role in (("CPU", 80, Role.ALARM_ECS_CPU), ("Memory", 85, Role.ALARM_ECS_MEMORY))
         ]
         return pulumi.Output.all(*[a.name for a in alarms])
-
-
-def _secrets_read_policy(db_secret_arn: str, cognito_secret_arn: str, kms_key_arn: str, region: str) -> str:
-    """GetSecretValue on exactly the two injected secrets, and decrypt through Secrets Manager, for those two only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ReadInjectedSecrets",
-                    "Effect": "Allow",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": [db_secret_arn, cognito_secret_arn],
-                },
-                {
-                    "Sid": "DecryptInjectedSecrets",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": kms_key_arn,
-                    "Condition": {
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:SecretARN": [db_secret_arn, cognito_secret_arn]},
-                    },
-                },
-            ],
-        }
-    )
 
 
 def _container_definitions(

@@ -89,7 +89,6 @@ class SecretRotation(pulumi.ComponentResource):
     """Rotation functions in the private subnets and both rotation schedules."""
 
     security_group: aws.ec2.SecurityGroup
-    rotations: list[aws.secretsmanager.SecretRotation]
     master_function_arn: str
     """The single-user function's ARN, known before it exists (the runbook's `verify` compares the live one)."""
     app_function_arn: str
@@ -111,10 +110,8 @@ class SecretRotation(pulumi.ComponentResource):
             args, "app", MULTI_USER, (Role.APP_ROTATION_FUNCTION, Role.APP_ROTATION_STACK, Role.APP_ROTATION_LOG_GROUP),
             {"masterSecretArn": args.master.secret.arn, "masterSecretKmsKeyArn": args.kms_key_arn}, endpoint,
         )
-        self.rotations = [
-            self._schedule(args, "master", args.master, self.master_function_arn, single),
-            self._schedule(args, "app", args.app, self.app_function_arn, multi),
-        ]
+        self._schedule(args, "master", args.master, self.master_function_arn, single)
+        self._schedule(args, "app", args.app, self.app_function_arn, multi)
         self.register_outputs(
             {"securityGroupId": self.security_group.id, "rotationDays": args.settings.rotation_days}
         )

@@ -95,7 +95,6 @@ NON_EMPTY = AfterValidator(_non_empty)
 UNIQUE = AfterValidator(_unique)
 
 Text = Annotated[StrictStr, NON_EMPTY]
-Int = StrictInt
 Bool = StrictBool
 CliInt = Annotated[StrictInt, BeforeValidator(_cli_integer)]
 """An integer at the top level of the namespace, which the CLI always hands over as text."""
