@@ -22,6 +22,7 @@ from typing import Any
 
 from runbook import restore_test, snapshots
 from runbook.aws import Aws
+from runbook.db import check_dsn
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.integrity import replicated_tables
 from runbook.outputs import Outputs
@@ -197,7 +198,7 @@ def run(out: Outputs, aws: Aws, invocation: Invocation, options: Options) -> Rep
     out.require(*NEEDS, *(() if options.monolith_db else (contract.MONOLITH_DB_HOST,)),
                 *((contract.DB_INSTANCE_ID,) if options.include_task_service else ()))
     if options.restore_dsn is not None:
-        restore_test.check_dsn(options.restore_dsn)
+        check_dsn(options.restore_dsn, "--restore-dsn")
     stack = invocation.stack
     path = options.record or record_path(stack)
     outcome = take(out, aws, stack, options, _progress)

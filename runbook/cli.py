@@ -199,7 +199,7 @@ def dispatch(args: argparse.Namespace) -> int | Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    dsns = [getattr(args, name, None) for name in ("source", "target", "dsn")]
+    dsns = [getattr(args, name, None) for name in ("source", "target", "dsn", "restore_dsn")]
     secrets = [secret for dsn in dsns if dsn for secret in dsn_secrets(dsn)]
     try:
         result = dispatch(args)

@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runbook.aws import error_text
 from runbook.snapshots import CLUSTER, MANAGED_BY, Snapshot, Source, Wait, iso
-from runbook.db import connect
+from runbook.db import connect, reason_without
 from runbook.errors import BadInput
 from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
 from task_service.naming import Naming, Role
@@ -45,14 +45,6 @@ class Temporary:
 
     instance: str
     cluster: str | None
-
-
-def check_dsn(dsn: str) -> None:
-    """Refuse a malformed DSN before anything is restored (a restore costs minutes and money)."""
-    try:
-        conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as err:
-        raise BadInput(f"--restore-dsn is malformed ({err}); expected e.g. 'user=myteacher_app sslmode=require'.") from None
 
 
 def _restore(rds: Any, naming: Naming, source: Source, snapshot: Snapshot, options: RestoreOptions) -> Temporary:
@@ -111,7 +103,7 @@ def count_rows(dsn: str, tables: Sequence[str]) -> dict[str, int]:
                 counts[f"{SCHEMA}.{table}"] = int(row[0]) if row else 0
             return counts
         except psycopg.Error as err:
-            raise BadInput(f"counting rows in the restored copy failed: {str(err).strip()}") from None
+            raise BadInput(f"counting rows in the restored copy failed: {reason_without(err, dsn)}") from None
 
 
 def _gone(rds: Any, instance: str) -> tuple[bool, str]:

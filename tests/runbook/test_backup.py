@@ -133,6 +133,18 @@ def test_bad_input_exits_2_and_changes_nothing(stack: moto_stack.Stack, outputs_
     assert _manual(stack) == []
 
 
+@pytest.mark.parametrize("dsn", ["postgresql://u:Hunter2-S3cret%zz@db.example.com/task_service", "user=u password='Hunter2-S3cret"])
+def test_a_malformed_restore_dsn_is_refused_without_its_password(
+    dsn: str, stack: moto_stack.Stack, outputs_file: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _monolith(stack)
+    assert _run(stack, outputs_file, tmp_path, "--restore-test", "--restore-dsn", dsn) == (2, None)
+    captured = capsys.readouterr()
+    assert "--restore-dsn DSN is malformed" in captured.err
+    assert "Hunter2-S3cret" not in captured.out + captured.err
+    assert _manual(stack) == []
+
+
 def test_a_snapshot_that_never_becomes_available_ends_the_wait(
     stack: moto_stack.Stack, outputs_file: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
