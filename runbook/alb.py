@@ -26,10 +26,10 @@ class RuleState:
     def weight(self, target_group_arn: str) -> int:
         return self.weights.get(target_group_arn, 0)
 
-    def service_percent(self, service_arn: str) -> int:
-        """The service's share of traffic in percent (ALB weights need not sum to 100)."""
+    def service_share(self, service_arn: str) -> float:
+        """The service's exact share of the rule's traffic in percent (ALB weights are relative)."""
         total = sum(self.weights.values())
-        return round(100 * self.weight(service_arn) / total) if total else 0
+        return 100.0 * self.weight(service_arn) / total if total else 0.0
 
 
 def read_rule(elbv2: Any, rule_arn: str) -> RuleState:

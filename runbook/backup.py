@@ -13,7 +13,6 @@ rows there and deletes it (restore_test.py). Only when every check passes is the
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,7 +25,7 @@ from runbook.db import check_dsn
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.integrity import replicated_tables
 from runbook.outputs import Outputs
-from runbook.output import Invocation, Report
+from runbook.output import Invocation, Report, progress
 from runbook.report import CHECK_COLUMNS, Check, Status, records
 from runbook.snapshots import MONOLITH, TASK_SERVICE, Snapshot, Source, Wait, iso
 from runbook.waiting import WaitFailed, WaitTimedOut
@@ -189,11 +188,6 @@ def _keep_restore_tests(path: str, stack: str, taken: list[Snapshot]) -> None:
 NEEDS = (contract.NAME_PREFIX, contract.MONOLITH_DB_NAME)
 
 
-def _progress(line: str) -> None:
-    """Waits and actions as they happen, on stderr: stdout holds the report (or its JSON)."""
-    print(line, file=sys.stderr, flush=True)
-
-
 def run(out: Outputs, aws: Aws, invocation: Invocation, options: Options) -> Report:
     out.require(*NEEDS, *(() if options.monolith_db else (contract.MONOLITH_DB_HOST,)),
                 *((contract.DB_INSTANCE_ID,) if options.include_task_service else ()))
@@ -201,7 +195,7 @@ def run(out: Outputs, aws: Aws, invocation: Invocation, options: Options) -> Rep
         check_dsn(options.restore_dsn, "--restore-dsn")
     stack = invocation.stack
     path = options.record or record_path(stack)
-    outcome = take(out, aws, stack, options, _progress)
+    outcome = take(out, aws, stack, options, progress)
     written = outcome.passed and not options.dry_run
     _keep_restore_tests(path, stack, outcome.snapshots)
     record = Record(stack, aws.region, iso(datetime.now(timezone.utc)), [asdict(s) for s in outcome.snapshots])

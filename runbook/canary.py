@@ -25,7 +25,6 @@ from runbook.pack import POLICY_DIR, health_gate
 from runbook.report import CHECK_COLUMNS, Check, Status, records
 from task_service import contract
 from task_service.canary import next_step
-from task_service.naming import Naming, Role
 
 Finding = health_gate.Finding
 Outcome = health_gate.Outcome
@@ -43,6 +42,7 @@ NEEDS = (
     contract.CLUSTER_NAME,
     contract.SERVICE_NAME,
     contract.ALARM_NAMES,
+    contract.LOADTEST_RESULT_PARAMETER,
 )
 
 
@@ -81,17 +81,6 @@ def thresholds_from(path: Path) -> Thresholds:
     return Thresholds.from_config(given)
 
 
-def stack_naming(out: Outputs) -> Naming:
-    """The stack's names: its prefix is its ECS service's name (Role.SERVICE is `{prefix}`, never shortened)."""
-    return Naming(out.string(contract.SERVICE_NAME))
-
-
-def share(rule: RuleState, service_arn: str) -> float:
-    """The service's exact share of the rule's traffic in percent (weights are relative)."""
-    total = sum(rule.weights.values())
-    return 100.0 * rule.weight(service_arn) / total if total else 0.0
-
-
 def subject(out: Outputs, rule: RuleState) -> health_gate.Subject:
     service = out.string(contract.TARGET_GROUP_ARN)
     others = tuple(arn for arn in rule.weights if arn != service) or (out.string(contract.MONOLITH_TARGET_GROUP_ARN),)
@@ -102,7 +91,7 @@ def subject(out: Outputs, rule: RuleState) -> health_gate.Subject:
         cluster=out.string(contract.CLUSTER_NAME),
         service=out.string(contract.SERVICE_NAME),
         alarm_names=tuple(out.strings(contract.ALARM_NAMES)),
-        load_test_parameter=stack_naming(out).of(Role.LOADTEST_RESULT),
+        load_test_parameter=out.string(contract.LOADTEST_RESULT_PARAMETER),
     )
 
 
@@ -130,7 +119,7 @@ class Reading:
 def read(out: Outputs, aws: Aws, thresholds: Thresholds) -> Reading:
     """The live rule and the gate's findings; AWS unreachable raises health_gate.Unreachable."""
     rule = read_rule(aws.client("elbv2"), out.string(contract.LISTENER_RULE_ARN))
-    weight = share(rule, out.string(contract.TARGET_GROUP_ARN))
+    weight = rule.service_share(out.string(contract.TARGET_GROUP_ARN))
     return Reading(rule, weight, health_gate.evaluate(aws.client, subject(out, rule), thresholds, weight))
 
 

@@ -41,7 +41,7 @@ from runbook import dms
 from runbook.aws import Aws, error_text
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.outputs import Outputs
-from runbook.output import Invocation, Report
+from runbook.output import Invocation, Report, progress
 from runbook.report import CHECK_COLUMNS, Check, Status, records
 from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
 from task_service import contract, loadtest
@@ -376,11 +376,6 @@ def headers_for(request: Request, out: Outputs | None, aws: Aws | None) -> tuple
     return headers, via_test_route
 
 
-def _progress(line: str) -> None:
-    """The run as it happens, on stderr: stdout holds the report (or its JSON)."""
-    print(line, file=sys.stderr, flush=True)
-
-
 def run(request: Request, out: Outputs | None, aws: Aws | None, invocation: Invocation | None) -> Report:
     plan = request.plan
     check_plan(plan)
@@ -391,10 +386,10 @@ def run(request: Request, out: Outputs | None, aws: Aws | None, invocation: Invo
     headers, via_test_route = headers_for(request, out, aws)
     route = route_check(out, via_test_route) if out is not None else "straight to the URL (no stack outputs)"
     reachable_url(plan, headers)
-    _progress(f"load test of {plan.url} {route}: {plan.users} users, {plan.rps:g} RPS, {plan.duration_seconds} s, "
+    progress(f"load test of {plan.url} {route}: {plan.users} users, {plan.rps:g} RPS, {plan.duration_seconds} s, "
               f"{'reads and writes' if plan.write_body is not None else 'reads only'} on {', '.join(plan.paths)}")
     try:
-        measured = run_locust(plan, headers, _progress)
+        measured = run_locust(plan, headers, progress)
     except (WaitTimedOut, WaitFailed) as err:
         raise BadInput(f"the load generator did not finish: {err}") from None
     verdict, checks = judge(plan, measured, via_test_route)

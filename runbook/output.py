@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shlex
+import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -78,6 +79,11 @@ class Report:
 
     def document(self) -> dict[str, Any]:
         return {**self.fields, "next": self.next}
+
+
+def progress(line: str) -> None:
+    """A command's progress as it happens, on stderr: stdout holds the report (or its JSON)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def plain_table(table: Table) -> str:
