@@ -29,7 +29,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 
 from preview.stack_files import StackSettings, load_stack, set_path
-from task_service.untrusted import InputError, clip, loads, read_text
+from task_service.untrusted import InputError, clip, read_json
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
@@ -183,7 +183,7 @@ class _Mocks(pulumi.runtime.Mocks):
             problem = f"no outputs file {path} (save the referenced stack's `pulumi stack output --json` there)"
         else:
             try:
-                outputs = loads(read_text(path, str(path)), str(path))
+                outputs = read_json(path, str(path))
             except InputError as exc:
                 problem = str(exc)
             if not problem and not isinstance(outputs, dict):

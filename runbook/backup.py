@@ -31,6 +31,7 @@ from runbook.snapshots import MONOLITH, TASK_SERVICE, Snapshot, Source, Wait, is
 from runbook.waiting import WaitFailed, WaitTimedOut
 from task_service import contract
 from task_service.naming import Naming
+from task_service.untrusted import InputError, read_json
 
 RECORD_VERSION = 1
 MAX_AGE_HOURS = 24.0
@@ -142,11 +143,11 @@ class Record:
 
 def load_record(path: str, stack: str | None = None) -> Record:
     """The record `backup` wrote; BadInput when it is missing, malformed or for another stack."""
+    if not Path(path).exists():
+        raise BadInput(f"no backup record {path}: run `python -m runbook backup` first.")
     try:
-        content = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"no backup record {path}: run `python -m runbook backup` first.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        content = read_json(Path(path), "the file")
+    except InputError as err:
         raise BadInput(f"backup record {path} cannot be read: {err}") from None
     fields = Record.__dataclass_fields__
     if not isinstance(content, dict) or set(content) != set(fields):

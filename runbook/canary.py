@@ -9,7 +9,6 @@ forward is a reviewed config change (`pulumi config set canaryWeight N` + `pulum
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from runbook.pack import POLICY_DIR, health_gate
 from runbook.report import CHECK_COLUMNS, Check, Status, records
 from task_service import contract
 from task_service.canary import next_step
+from task_service.untrusted import InputError, read_json
 
 Finding = health_gate.Finding
 Outcome = health_gate.Outcome
@@ -70,9 +70,12 @@ def thresholds_from(path: Path) -> Thresholds:
     if not path.is_file():
         return Thresholds.from_config()
     try:
-        section = json.loads(path.read_text(encoding="utf-8")).get(health_gate.POLICY_NAME, {})
-    except (OSError, ValueError, AttributeError) as err:
+        config = read_json(path, "the file")
+    except InputError as err:
         raise BadInput(f"{path} cannot be read as a policy config: {err}") from None
+    if not isinstance(config, dict):
+        raise BadInput(f"{path} cannot be read as a policy config: expected a JSON object of policies")
+    section = config.get(health_gate.POLICY_NAME, {})
     given = {k: v for k, v in section.items() if k in health_gate.SCHEMA} if isinstance(section, dict) else {}
     try:
         jsonschema.validate(given, {"type": "object", "properties": health_gate.SCHEMA})

@@ -47,6 +47,7 @@ from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
 from task_service import contract, loadtest
 from task_service.canary import TEST_ROUTE_HEADER
 from task_service.contract import Output
+from task_service.untrusted import InputError, read_json
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 COGNITO_PASSWORD_ENV = "LOADTEST_COGNITO_PASSWORD"
@@ -349,8 +350,8 @@ def request_from(args: Any) -> Request:
     body = None
     if args.write_body:
         try:
-            body = json.loads(Path(args.write_body).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            body = read_json(Path(args.write_body), "the file")
+        except InputError as err:
             raise BadInput(f"--write-body {args.write_body} is not a readable JSON file: {err}") from None
     plan = Plan(
         url=args.url, users=args.users, rps=args.rps, duration_seconds=parse_duration(args.duration),

@@ -100,3 +100,8 @@ def read_text(path: Path, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InputError(f"{what} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
+
+
+def read_json(path: Path, what: str) -> Any:
+    """`loads(read_text(path))`: a small UTF-8 file of strict JSON; InputError names `what` and the problem."""
+    return loads(read_text(path, what), what)

@@ -222,3 +222,6 @@ def test_a_missing_or_foreign_record_is_bad_input(tmp_path: Path) -> None:
     other.write_text("{")
     with pytest.raises(backup.BadInput, match="cannot be read"):
         backup.load_record(str(other))
+    other.write_text('{"version": NaN}')
+    with pytest.raises(backup.BadInput, match="cannot be read"):
+        backup.load_record(str(other))

@@ -128,3 +128,7 @@ def test_thresholds_come_from_the_stack_policy_config(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(BadInput, match="cannot be read as a policy config"):
         thresholds_from(path)
+    for hostile in ('{"alb-canary-health-gate": {}, "alb-canary-health-gate": {"soakMinutes": 1}}', "[]", b"\xff"):
+        path.write_bytes(hostile if isinstance(hostile, bytes) else hostile.encode())
+        with pytest.raises(BadInput, match="cannot be read as a policy config"):
+            thresholds_from(path)
