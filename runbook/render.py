@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from psycopg import sql
 
-from runbook import backup, canary
+from runbook import backup, canary, rotation
 from runbook.integrity import dsn, replicated_tables
 from runbook.loadtest import COGNITO_PASSWORD_ENV
 from runbook.output import Invocation
@@ -133,7 +133,7 @@ def _function_log_group(out: Outputs, function: Output) -> str:
     """Where a rotation function logs (`/aws/lambda/<name>`), from its ARN; the placeholder when unknown."""
     if not out.available(function):
         return out.display(function)
-    return f"/aws/lambda/{out.string(function).rsplit(':', 1)[-1]}"
+    return rotation.log_group(out.string(function))
 
 
 def _snapshots(record: backup.Record | None) -> dict[str, str | None]:

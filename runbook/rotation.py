@@ -48,6 +48,11 @@ def _function(arn: str) -> str:
     return arn.rsplit(":", 1)[-1] or arn
 
 
+def log_group(function_arn: str) -> str:
+    """Where a Lambda function logs: `/aws/lambda/<name>`."""
+    return f"/aws/lambda/{_function(function_arn)}"
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -81,7 +86,7 @@ def last_rotation(description: Mapping[str, Any], expected: Expected, now: datet
             name,
             Status.FAIL,
             f"version {', '.join(stuck)} staged {PENDING} without {CURRENT}: a rotation failed or is still running "
-            f"(log group /aws/lambda/{_function(expected.function_arn)}); once it failed, remove the label with "
+            f"(log group {log_group(expected.function_arn)}); once it failed, remove the label with "
             f"`aws secretsmanager update-secret-version-stage --secret-id {description.get('ARN', expected.secret.name)} "
             f"--version-stage {PENDING} --remove-from-version-id {stuck[0]}` and rotate again",
         )
