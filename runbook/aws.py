@@ -216,6 +216,11 @@ class Aws:
         return self._clients[service]
 
 
+def error_code(err: ClientError) -> str:
+    """The AWS error code of a refused call ("" when the answer had none)."""
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
 def error_text(err: Exception) -> str:
     """A one-line description of an AWS error for a report row."""
     if isinstance(err, ClientError):
@@ -253,8 +258,7 @@ def reachable() -> Iterator[None]:
 
 def is_auth_error(err: ClientError) -> bool:
     """Errors that mean the credentials are wrong, not that a resource is."""
-    code = err.response.get("Error", {}).get("Code", "")
-    return code in {
+    return error_code(err) in {
         "InvalidClientTokenId",
         "UnrecognizedClientException",
         "ExpiredToken",

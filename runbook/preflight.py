@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 import stack_config
 from preview.stack_files import load_stack
 from runbook import backup, snapshots
-from runbook.aws import Aws, error_text, is_auth_error, reachable
+from runbook.aws import Aws, error_code, error_text, is_auth_error, reachable
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
 from runbook.output import JSON_OPTION, Report
 from runbook.report import CHECK_COLUMNS, Check, Status, counts, records, summary
@@ -173,16 +173,12 @@ def _guard(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
         return [_failed(name, error_text(err), f"fix the call's error; the reads this command needs are in {IAM_DOC}")]
 
 
-def _code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
-
-
 def vpc_and_subnets(aws: Aws, estate: Estate) -> list[Finding]:
     ec2, vpc = aws.client("ec2"), estate.network.vpc_id
     try:
         ec2.describe_vpcs(VpcIds=[vpc])
     except ClientError as err:
-        if _code(err) != "InvalidVpcID.NotFound":
+        if error_code(err) != "InvalidVpcID.NotFound":
             raise
         return [_failed("vpc exists", f"{vpc} not found", f"set {estate.key('network', 'vpc_id')} (or the monolith stack's output) to the monolith's VPC")]
     findings = [_passed("vpc exists", f"{vpc}")]
@@ -191,7 +187,7 @@ def vpc_and_subnets(aws: Aws, estate: Estate) -> list[Finding]:
         try:
             subnets = ec2.describe_subnets(SubnetIds=ids)["Subnets"]
         except ClientError as err:
-            if _code(err) != "InvalidSubnetID.NotFound":
+            if error_code(err) != "InvalidSubnetID.NotFound":
                 raise
             findings.append(_failed(purpose, error_text(err), f"{key} must list existing subnets of {vpc}"))
             continue
@@ -212,7 +208,7 @@ def alb_security_group(aws: Aws, estate: Estate) -> list[Finding]:
     try:
         groups = aws.client("ec2").describe_security_groups(GroupIds=[group]).get("SecurityGroups", [])
     except ClientError as err:
-        if _code(err) != "InvalidGroup.NotFound":
+        if error_code(err) != "InvalidGroup.NotFound":
             raise
         return missing
     if not groups:
@@ -228,7 +224,7 @@ def listener_and_priority(aws: Aws, estate: Estate) -> list[Finding]:
     try:
         elbv2.describe_listeners(ListenerArns=[listener])
     except ClientError as err:
-        if _code(err) != "ListenerNotFound":
+        if error_code(err) != "ListenerNotFound":
             raise
         return [_failed("listener exists", f"{listener} not found", f"set {estate.key('monolith', 'listener_arn')} to the listener serving /api/tasks")]
     findings = [_passed("listener exists", f"{listener}")]
@@ -260,7 +256,7 @@ def monolith_target_group(aws: Aws, estate: Estate) -> list[Finding]:
     try:
         elbv2.describe_target_groups(TargetGroupArns=[arn])
     except ClientError as err:
-        if _code(err) != "TargetGroupNotFound":
+        if error_code(err) != "TargetGroupNotFound":
             raise
         return [_failed("monolith target group exists", f"{arn} not found", f"set {estate.key('monolith', 'target_group_arn')} to the monolith's target group")]
     attributes = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]}
@@ -290,7 +286,7 @@ def dms_account_roles(aws: Aws, estate: Estate) -> list[Finding]:
         try:
             aws.client("iam").get_role(RoleName=name)
         except ClientError as err:
-            if _code(err) != "NoSuchEntity":
+            if error_code(err) != "NoSuchEntity":
                 raise
             missing.append(name)
     if missing:
@@ -298,21 +294,12 @@ def dms_account_roles(aws: Aws, estate: Estate) -> list[Finding]:
     return [_passed("dms account roles", ", ".join(estate.naming.of(role) for role in DMS_ACCOUNT_ROLES))]
 
 
-def _monolith_instance(aws: Aws, host: str) -> dict[str, Any] | None:
-    for page in aws.client("rds").get_paginator("describe_db_instances").paginate():
-        for instance in page["DBInstances"]:
-            if instance.get("Endpoint", {}).get("Address") == host:
-                found: dict[str, Any] = instance
-                return found
-    return None
-
-
 def logical_replication(aws: Aws, estate: Estate) -> list[Finding]:
     name, dms = "monolith logical replication", estate.settings.dms
     if not dms.enabled or dms.migration_type == "full-load":
         return [_passed(name, f"not needed: {'dms.enabled is false' if not dms.enabled else 'full-load only, no CDC'}")]
     host = estate.monolith.db_host or ""
-    instance = _monolith_instance(aws, host)
+    instance = snapshots.instance_at(aws.client("rds"), host)
     if instance is None:
         return [_failed(name, f"no RDS instance has endpoint {host}", f"set {estate.key('monolith', 'db_host')} to the monolith DB instance's endpoint address")]
     groups = [g["DBParameterGroupName"] for g in instance.get("DBParameterGroups", [])]
@@ -337,7 +324,7 @@ def monolith_secret(aws: Aws, estate: Estate) -> list[Finding]:
     try:
         text = aws.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
     except ClientError as err:
-        if _code(err) != "ResourceNotFoundException":
+        if error_code(err) != "ResourceNotFoundException":
             raise
         return [_failed(name, f"{arn} not found", f"set {estate.key('monolith', 'db_secret_arn')} to the monolith DB's credentials secret")]
     try:
@@ -362,13 +349,13 @@ def image_in_ecr(aws: Aws, estate: Estate) -> list[Finding]:
     try:
         aws.client("ecr").describe_images(repositoryName=repository, imageIds=[image_id])
     except ClientError as err:
-        if _code(err) == "RepositoryNotFoundException":
+        if error_code(err) == "RepositoryNotFoundException":
             ours = repository == estate.naming.of(Role.ECR_REPOSITORY)
             detail = f"repository {repository} does not exist yet" + (": this stack creates it" if ours else "")
             if ours:
                 return [Finding(Check(name, Status.NA, f"{detail}; the first deploy needs the bootstrap in docs/first-deploy.md"))]
             return [_failed(name, detail, "push the image to an existing repository, or point service.image at ours (see docs/first-deploy.md)")]
-        if _code(err) != "ImageNotFoundException":
+        if error_code(err) != "ImageNotFoundException":
             raise
         return [_failed(name, f"{image}: not in {repository}", f"push {image} before deploying (see docs/first-deploy.md)")]
     return [_passed(name, image)]
@@ -390,7 +377,7 @@ def monolith_backup(aws: Aws, estate: Estate) -> list[Finding]:
     try:
         [live] = snapshots.describe(aws.client("rds"), api, **{api.snapshot_id: recorded["snapshotId"]})
     except ClientError as err:
-        if not _code(err).endswith("NotFound") and not _code(err).endswith("NotFoundFault"):
+        if not error_code(err).endswith("NotFound") and not error_code(err).endswith("NotFoundFault"):
             raise
         return [_failed(name, f"{recorded['snapshotId']} (in {path}) no longer exists", remedy)]
     tested = (recorded.get("restoreTest") or {}).get("passed")

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from runbook.aws import error_text
+from runbook.aws import error_code, error_text
 from runbook.snapshots import CLUSTER, MANAGED_BY, Snapshot, Source, Wait, iso
 from runbook.db import connect, reason_without
 from runbook.errors import BadInput
@@ -110,7 +110,7 @@ def _gone(rds: Any, instance: str) -> tuple[bool, str]:
     try:
         status = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0].get("DBInstanceStatus")
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
+        if error_code(err) == "DBInstanceNotFound":
             return True, "deleted"
         raise
     return False, str(status)

@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runbook.aws import error_code
 from runbook.errors import BadInput
 from runbook.report import Check
 from runbook.waiting import WaitFailed, wait_for
@@ -128,7 +129,7 @@ def by_id(rds: Any, role: str, identifier: str) -> Source:
     try:
         instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") != "DBInstanceNotFound":
+        if error_code(err) != "DBInstanceNotFound":
             raise
     else:
         cluster = instance.get("DBClusterIdentifier")
@@ -136,18 +137,27 @@ def by_id(rds: Any, role: str, identifier: str) -> Source:
     try:
         return _cluster(rds, role, identifier)
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") != "DBClusterNotFoundFault":
+        if error_code(err) != "DBClusterNotFoundFault":
             raise
     raise BadInput(f"no RDS DB instance or Aurora cluster is called {identifier!r} in this region.")
 
 
-def by_host(rds: Any, role: str, host: str) -> Source:
-    """The instance whose endpoint is `host`, or the cluster whose writer or reader endpoint it is."""
+def instance_at(rds: Any, host: str) -> dict[str, Any] | None:
+    """The DB instance whose endpoint address is `host`, if any."""
     for page in rds.get_paginator("describe_db_instances").paginate():
         for instance in page["DBInstances"]:
             if (instance.get("Endpoint") or {}).get("Address") == host:
-                cluster = instance.get("DBClusterIdentifier")
-                return _cluster(rds, role, cluster) if cluster else _source(role, INSTANCE, instance)
+                found: dict[str, Any] = instance
+                return found
+    return None
+
+
+def by_host(rds: Any, role: str, host: str) -> Source:
+    """The instance whose endpoint is `host`, or the cluster whose writer or reader endpoint it is."""
+    instance = instance_at(rds, host)
+    if instance is not None:
+        cluster = instance.get("DBClusterIdentifier")
+        return _cluster(rds, role, cluster) if cluster else _source(role, INSTANCE, instance)
     for page in rds.get_paginator("describe_db_clusters").paginate():
         for cluster in page["DBClusters"]:
             if host in (cluster.get("Endpoint"), cluster.get("ReaderEndpoint")):
