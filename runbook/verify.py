@@ -17,30 +17,26 @@ from runbook.aws import Aws, error_text, is_auth_error
 from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.output import Report
 from runbook.outputs import Outputs
+from runbook.pack import health_gate
 from runbook.report import CHECK_COLUMNS, Check, Status, counts, records, summary
 from runbook.rotation import NEEDS as ROTATION_NEEDS, rotation_checks
 from task_service import contract
 
-DESCRIBE_ALARMS_MAX_NAMES = 100
 BACKUP_RETENTION_DAYS = 7
 ENGINE_MAJOR = "16"
 DMS_HEALTHY = {"ready", "starting", "running", "stopped"}
-
-
-def _ok(name: str, passed: bool, detail: str) -> Check:
-    return Check.verdict(name, passed, detail)
 
 
 def ecs_checks(out: Outputs, aws: Aws) -> list[Check]:
     cluster, service = out.string(contract.CLUSTER_NAME), out.string(contract.SERVICE_NAME)
     found = aws.client("ecs").describe_services(cluster=cluster, services=[service]).get("services", [])
     if not found:
-        return [_ok("ecs desired == running", False, f"service {service} not found in {cluster}")]
+        return [Check.verdict("ecs desired == running", False, f"service {service} not found in {cluster}")]
     svc = found[0]
     desired, running = svc.get("desiredCount", 0), svc.get("runningCount", 0)
     return [
-        _ok("ecs service active", svc.get("status") == "ACTIVE", f"{cluster}/{service} status {svc.get('status')}"),
-        _ok("ecs desired == running", desired == running and desired > 0, f"desired {desired}, running {running}"),
+        Check.verdict("ecs service active", svc.get("status") == "ACTIVE", f"{cluster}/{service} status {svc.get('status')}"),
+        Check.verdict("ecs desired == running", desired == running and desired > 0, f"desired {desired}, running {running}"),
     ]
 
 
@@ -48,19 +44,19 @@ def rds_checks(out: Outputs, aws: Aws) -> list[Check]:
     instance_id = out.string(contract.DB_INSTANCE_ID)
     found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id).get("DBInstances", [])
     if not found:
-        return [_ok("rds available", False, f"instance {instance_id} not found")]
+        return [Check.verdict("rds available", False, f"instance {instance_id} not found")]
     db = found[0]
     version = str(db.get("EngineVersion", ""))
     checks = [
-        _ok("rds available", db.get("DBInstanceStatus") == "available", f"{instance_id} status {db.get('DBInstanceStatus')}"),
-        _ok("rds multi-az", bool(db.get("MultiAZ")), f"MultiAZ={db.get('MultiAZ')}"),
-        _ok("rds encrypted", bool(db.get("StorageEncrypted")), f"StorageEncrypted={db.get('StorageEncrypted')}"),
-        _ok(
+        Check.verdict("rds available", db.get("DBInstanceStatus") == "available", f"{instance_id} status {db.get('DBInstanceStatus')}"),
+        Check.verdict("rds multi-az", bool(db.get("MultiAZ")), f"MultiAZ={db.get('MultiAZ')}"),
+        Check.verdict("rds encrypted", bool(db.get("StorageEncrypted")), f"StorageEncrypted={db.get('StorageEncrypted')}"),
+        Check.verdict(
             "rds backup retention",
             int(db.get("BackupRetentionPeriod", 0)) >= BACKUP_RETENTION_DAYS,
             f"{db.get('BackupRetentionPeriod')} days (need >= {BACKUP_RETENTION_DAYS})",
         ),
-        _ok(
+        Check.verdict(
             "rds engine 16",
             db.get("Engine") == "postgres" and version.split(".")[0] == ENGINE_MAJOR,
             f"{db.get('Engine')} {version}",
@@ -68,7 +64,7 @@ def rds_checks(out: Outputs, aws: Aws) -> list[Check]:
     ]
     if "PerformanceInsightsEnabled" in db:
         enabled = bool(db["PerformanceInsightsEnabled"])
-        checks.append(_ok("rds performance insights", enabled, f"enabled={enabled}, retention {db.get('PerformanceInsightsRetentionPeriod')} days"))
+        checks.append(Check.verdict("rds performance insights", enabled, f"enabled={enabled}, retention {db.get('PerformanceInsightsRetentionPeriod')} days"))
     else:
         checks.append(Check("rds performance insights", Status.NA, "DescribeDBInstances did not report PerformanceInsightsEnabled"))
     return checks
@@ -81,10 +77,10 @@ def autoscaling_checks(out: Outputs, aws: Aws) -> list[Check]:
         ServiceNamespace="ecs", ResourceIds=[resource], ScalableDimension="ecs:service:DesiredCount"
     ).get("ScalableTargets", [])
     if not targets:
-        return [_ok("autoscaling min/max", False, f"no scalable target for {resource}")]
+        return [Check.verdict("autoscaling min/max", False, f"no scalable target for {resource}")]
     got_min, got_max = targets[0]["MinCapacity"], targets[0]["MaxCapacity"]
     return [
-        _ok(
+        Check.verdict(
             "autoscaling min/max",
             (got_min, got_max) == (want_min, want_max),
             f"min {got_min} max {got_max} (outputs: min {want_min} max {want_max})",
@@ -99,7 +95,7 @@ def target_health_checks(out: Outputs, aws: Aws) -> list[Check]:
     states = [d.get("TargetHealth", {}).get("State", "unknown") for d in descriptions]
     healthy = states.count("healthy")
     detail = f"{healthy}/{len(states)} healthy" + (f" ({', '.join(sorted(set(states)))})" if states else ", no targets registered")
-    return [_ok("service targets healthy", healthy > 0 and healthy == len(states), detail)]
+    return [Check.verdict("service targets healthy", healthy > 0 and healthy == len(states), detail)]
 
 
 def listener_rule_checks(out: Outputs, aws: Aws) -> list[Check]:
@@ -110,8 +106,8 @@ def listener_rule_checks(out: Outputs, aws: Aws) -> list[Check]:
     live = (rule.weight(monolith), rule.weight(service))
     both = monolith in rule.weights and service in rule.weights
     return [
-        _ok("listener rule priority", rule.priority == str(want_priority), f"priority {rule.priority} (outputs: {want_priority})"),
-        _ok(
+        Check.verdict("listener rule priority", rule.priority == str(want_priority), f"priority {rule.priority} (outputs: {want_priority})"),
+        Check.verdict(
             "listener rule weights",
             both and live == (100 - weight, weight),
             f"monolith {live[0]} / service {live[1]} (outputs: {100 - weight} / {weight})"
@@ -125,20 +121,19 @@ def alarm_checks(out: Outputs, aws: Aws) -> list[Check]:
     expected = out.strings(contract.ALARM_NAMES)
     cloudwatch = aws.client("cloudwatch")
     found: dict[str, str] = {}
-    for start in range(0, len(expected), DESCRIBE_ALARMS_MAX_NAMES):
-        names = expected[start : start + DESCRIBE_ALARMS_MAX_NAMES]
+    for names in health_gate.alarm_name_batches(expected):
         for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names):
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 found[alarm.get("AlarmName", "")] = alarm.get("StateValue", "")
     missing = [name for name in expected if name not in found]
     in_alarm = sorted(name for name, state in found.items() if state == "ALARM")
     return [
-        _ok(
+        Check.verdict(
             "alarms exist",
             bool(expected) and not missing,
             f"{len(expected) - len(missing)}/{len(expected)} found" + (f"; missing: {', '.join(missing)}" if missing else ""),
         ),
-        _ok("no alarm in ALARM", not in_alarm, ", ".join(in_alarm) if in_alarm else f"{len(found)} alarms, none in ALARM"),
+        Check.verdict("no alarm in ALARM", not in_alarm, ", ".join(in_alarm) if in_alarm else f"{len(found)} alarms, none in ALARM"),
     ]
 
 
@@ -155,13 +150,13 @@ def secret_checks(out: Outputs, aws: Aws) -> list[Check]:
         try:
             value = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
             missing = sorted(required - set(value)) if isinstance(value, dict) else sorted(required)
-            checks.append(_ok(f"secret {output.name}", not missing, "readable" + (f"; JSON lacks {', '.join(missing)}" if missing else "")))
+            checks.append(Check.verdict(f"secret {output.name}", not missing, "readable" + (f"; JSON lacks {', '.join(missing)}" if missing else "")))
         except ClientError as err:
             if is_auth_error(err):
                 raise
-            checks.append(_ok(f"secret {output.name}", False, error_text(err)))
+            checks.append(Check.verdict(f"secret {output.name}", False, error_text(err)))
         except (KeyError, ValueError):
-            checks.append(_ok(f"secret {output.name}", False, "readable but not a JSON string"))
+            checks.append(Check.verdict(f"secret {output.name}", False, "readable but not a JSON string"))
     return checks
 
 
@@ -172,11 +167,11 @@ def role_checks(out: Outputs, aws: Aws) -> list[Check]:
         name = out.string(output)
         try:
             iam.get_role(RoleName=name)
-            checks.append(_ok(f"iam role {name}", True, "exists"))
+            checks.append(Check.verdict(f"iam role {name}", True, "exists"))
         except ClientError as err:
             if is_auth_error(err):
                 raise
-            checks.append(_ok(f"iam role {name}", False, error_text(err)))
+            checks.append(Check.verdict(f"iam role {name}", False, error_text(err)))
     return checks
 
 
@@ -188,10 +183,10 @@ def dms_checks(out: Outputs, aws: Aws) -> list[Check]:
         "ReplicationTasks", []
     )
     if not tasks:
-        return [_ok("dms task", False, f"replication task {arn} not found")]
+        return [Check.verdict("dms task", False, f"replication task {arn} not found")]
     status = tasks[0].get("Status")
     failure = tasks[0].get("LastFailureMessage")
-    return [_ok("dms task", status in DMS_HEALTHY and not failure, f"status {status}" + (f"; last failure: {failure}" if failure else ""))]
+    return [Check.verdict("dms task", status in DMS_HEALTHY and not failure, f"status {status}" + (f"; last failure: {failure}" if failure else ""))]
 
 
 GROUPS: list[tuple[str, Callable[[Outputs, Aws], list[Check]]]] = [

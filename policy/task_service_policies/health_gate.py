@@ -368,7 +368,8 @@ def traffic_findings(window: Window, subject: Subject, thresholds: Thresholds) -
 
 # alarms, targets, load test
 
-def _chunks(names: Sequence[str]) -> Iterator[list[str]]:
+def alarm_name_batches(names: Sequence[str]) -> Iterator[list[str]]:
+    """`names` in DescribeAlarms-sized batches (the runbook's verify batches the same way)."""
     for start in range(0, len(names), MAX_ALARM_NAMES):
         yield list(names[start:start + MAX_ALARM_NAMES])
 
@@ -378,7 +379,7 @@ def alarm_findings(cloudwatch: Any, names: Sequence[str]) -> list[Finding]:
     if not names:
         return [Finding("alarms", Outcome.MISSING, "no alarm names to check (missing data)")]
     states: dict[str, str] = {}
-    for chunk in _chunks(names):
+    for chunk in alarm_name_batches(names):
         kwargs: dict[str, Any] = {"AlarmNames": chunk, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
         for _ in range(MAX_PAGES):
             page = call(cloudwatch, "describe_alarms", "cloudwatch:DescribeAlarms", **kwargs)
