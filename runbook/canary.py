@@ -46,9 +46,10 @@ NEEDS = (
 )
 
 
-def up_command(stack: str) -> str:
-    """A deploy of `stack` under the policy pack with that stack's policy config."""
-    return f"pulumi up -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
+def up_command(stack: str, *, refresh: bool = False) -> str:
+    """A deploy of `stack` under the policy pack with that stack's policy config (`--refresh`: after changes made
+    outside Pulumi)."""
+    return f"pulumi up{' --refresh' if refresh else ''} -s {stack} --policy-pack policy --policy-pack-config policy/config/{stack}.json"
 
 
 def deploy_command(stack: str, weight: int) -> str:

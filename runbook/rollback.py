@@ -103,7 +103,7 @@ def follow_up(stack: str, scaled: bool) -> str:
         f"  {up_command(stack)}",
     ]
     if scaled:
-        lines.append(f"  when the service may run again: {up_command(stack).replace('pulumi up', 'pulumi up --refresh', 1)}  (restores autoscaling min/max and desired count)")
+        lines.append(f"  when the service may run again: {up_command(stack, refresh=True)}  (restores autoscaling min/max and desired count)")
     return "\n".join(lines)
 
 
