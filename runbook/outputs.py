@@ -60,6 +60,10 @@ class Outputs:
         """The test route's outputs are exported only when the stack enables it (`testRoute.enabled`)."""
         return any(self.present(output) for output in contract.CONTRACT if output.test_route)
 
+    def exports(self, output: Output) -> bool:
+        """Whether this stack exports `output` at all (DMS and test-route outputs only where those are on)."""
+        return output.exported_by(self.dms_enabled, self.test_route_enabled)
+
     def reason_unavailable(self, output: Output) -> str | None:
         """None when `output` holds a real value; otherwise a short reason fit for a runbook note."""
         if output.name in self.unknown:
@@ -112,7 +116,7 @@ class Outputs:
         """
         problems = []
         for output in needed:
-            if (output.dms and not self.dms_enabled) or (output.test_route and not self.test_route_enabled):
+            if not self.exports(output):
                 continue
             try:
                 self.value(output)

@@ -91,8 +91,7 @@ def _missing(out: Outputs) -> dict[str, list[tuple[str, str]]]:
     """Per step, the outputs it needs that are not available, with the reason."""
     missing: dict[str, list[tuple[str, str]]] = {}
     for step, needs in NEEDS.items():
-        relevant = [output for output in needs if (out.dms_enabled or not output.dms) and (out.test_route_enabled or not output.test_route)]
-        missing[step] = [(output.name, reason) for output in relevant if (reason := out.reason_unavailable(output))]
+        missing[step] = [(output.name, reason) for output in needs if out.exports(output) and (reason := out.reason_unavailable(output))]
     return missing
 
 

@@ -32,6 +32,10 @@ class Output:
     test_route: bool = False
     """Present only when the stack has the load test's route (`testRoute.enabled: true`)."""
 
+    def exported_by(self, dms_enabled: bool, test_route_enabled: bool) -> bool:
+        """Whether a stack with DMS and the test route on or off exports this output."""
+        return (dms_enabled or not self.dms) and (test_route_enabled or not self.test_route)
+
 
 STACK_NAME = r"[A-Za-z0-9_.-]{1,100}"
 """A Pulumi stack name."""
@@ -126,9 +130,7 @@ BY_NAME: dict[str, Output] = {output.name: output for output in CONTRACT}
 
 def expected(dms_enabled: bool, test_route_enabled: bool = False) -> tuple[Output, ...]:
     """The outputs a stack exports: all of them, minus the DMS ones and the test route's where those are off."""
-    return tuple(
-        output for output in CONTRACT if (dms_enabled or not output.dms) and (test_route_enabled or not output.test_route)
-    )
+    return tuple(output for output in CONTRACT if output.exported_by(dms_enabled, test_route_enabled))
 
 
 def check_exports(values: Mapping[Output, object], dms_enabled: bool, test_route_enabled: bool = False) -> None:
