@@ -110,13 +110,15 @@ def _attributes(inputs: dict[str, Any], tf_type: str) -> dict[str, Any]:
     for key, value in inputs.items():
         if key.startswith("__"):
             continue
-        name = snake(key)
-        if name in ("parameters",) and tf_type == "aws_serverlessapplicationrepository_cloudformation_stack":
-            out[name] = _value(value, tf_type, name)
-            continue
-        name = RENAMES.get(name, name)
+        name = _tf_name(key, tf_type)
         out[name] = _value(value, tf_type, name)
     return out
+
+
+def _tf_name(key: str, tf_type: str) -> str:
+    """The Terraform attribute of a Pulumi input: snake case, and singular for blocks (never for maps)."""
+    name = snake(key)
+    return name if name in MAPS["*"] | MAPS.get(tf_type, frozenset()) else RENAMES.get(name, name)
 
 
 def _terraform_type(resource: RecordedResource) -> str | None:
@@ -170,8 +172,7 @@ def _expressions(resource: RecordedResource, tf_type: str, addresses: dict[str, 
     for key, urns in resource.property_dependencies.items():
         references = _references(urns, addresses)
         if references:
-            name = snake(key)
-            expressions[RENAMES.get(name, name)] = {"references": references}
+            expressions[_tf_name(key, tf_type)] = {"references": references}
     return expressions
 
 
