@@ -182,16 +182,27 @@ def as_json(result: PreviewResult) -> dict[str, Any]:
     return digest(result.recording, result.policy, result.config, result.timings.get("total", 0.0))
 
 
-def _files(args: argparse.Namespace, result: PreviewResult) -> list[tuple[Path, str, str, str]]:
+def _summaries(args: argparse.Namespace) -> list[tuple[Path, str, str]]:
+    """Where the Markdown summary goes, as (path, mode, what): `--summary`, and CI's step summary."""
+    summaries = []
+    if args.summary is not None:
+        summaries.append((args.summary, "w", "summary file"))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        summaries.append((Path(os.environ["GITHUB_STEP_SUMMARY"]), "a", "$GITHUB_STEP_SUMMARY"))
+    return summaries
+
+
+def _files(
+    args: argparse.Namespace, result: PreviewResult, priced: cost.Estimate | prices.PriceTableError | None
+) -> list[tuple[Path, str, str, str]]:
     """What this run writes besides stdout, as (path, mode, text, what): the outputs, the summary, CI's step summary."""
     files = []
     if args.outputs is not None:
         files.append((args.outputs, "w", json.dumps(stack_outputs(result.recording), indent=2) + "\n", "outputs file"))
-    text = markdown(result.recording, result.policy, result.exit_code) + cost.summary_section(result.recording)
-    if args.summary is not None:
-        files.append((args.summary, "w", text, "summary file"))
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        files.append((Path(os.environ["GITHUB_STEP_SUMMARY"]), "a", text, "$GITHUB_STEP_SUMMARY"))
+    summaries = _summaries(args)
+    if summaries and priced is not None:
+        text = markdown(result.recording, result.policy, result.exit_code) + cost.summary_section(priced)
+        files.extend((path, mode, text, what) for path, mode, what in summaries)
     return files
 
 
@@ -247,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ProgramError, PolicyPackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for path, mode, text, what in _files(args, result):
+    priced = cost.priced(result.recording) if args.cost or _summaries(args) else None
+    for path, mode, text, what in _files(args, result, priced):
         try:
             with open(path, mode, encoding="utf-8") as handle:
                 handle.write(text)
@@ -256,11 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     estimate = None
     if args.cost:
-        try:
-            estimate = cost.for_recording(result.recording)
-        except prices.PriceTableError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        if isinstance(priced, prices.PriceTableError):
+            print(f"error: {priced}", file=sys.stderr)
             return EXIT_USAGE
+        estimate = priced
     if args.json:
         document = as_json(result) | ({"cost": cost.as_json(estimate)} if estimate else {})
         json.dump(document, sys.stdout, indent=2, default=str)

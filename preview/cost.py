@@ -27,6 +27,7 @@ HOURS = Decimal(730)
 
 SEED = {"RDS": Decimal("40"), "Fargate": Decimal("30"), "Secrets Manager": Decimal("0.80"), "CloudWatch": Decimal("5")}
 """Seed 000's estimate by service: $75.80 a month in all."""
+SEED_TOTAL = sum(SEED.values(), Decimal(0))
 
 ASSUMPTIONS: dict[str, Decimal] = {
     "log GB/month, service (/ecs/...)": Decimal("5"),
@@ -267,8 +268,20 @@ def for_recording(recording: Recording) -> Estimate:
     return estimate(recording, prices.load(str(recording.outputs.get(contract.REGION.name))))
 
 
+def priced(recording: Recording) -> Estimate | prices.PriceTableError:
+    """`for_recording`, or why the stack cannot be priced (the summary reports it, `--cost` fails on it)."""
+    try:
+        return for_recording(recording)
+    except prices.PriceTableError as err:
+        return err
+
+
 def usd(value: Decimal) -> str:
     return f"${value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+
+
+def _signed(difference: Decimal) -> str:
+    return f"{'+' if difference >= 0 else '-'}{usd(abs(difference))}"
 
 
 def seed_comparison(result: Estimate) -> list[tuple[str, Decimal | None, Decimal]]:
@@ -292,8 +305,7 @@ def render(result: Estimate, write: Callable[[str], Any]) -> None:
             write(f"        {line.item:<70} {usd(line.monthly):>10}{mark}\n")
     write(f"    {'total at the desired count':<28} {usd(result.total):>10}\n")
     write(f"    {'total at the autoscaling max':<28} {usd(result.total_at_max):>10}\n")
-    seed_total = sum(SEED.values(), Decimal(0))
-    write(f"    seed 000's estimate {usd(seed_total)}: difference {'+' if result.total >= seed_total else '-'}{usd(abs(result.total - seed_total))}\n")
+    write(f"    seed 000's estimate {usd(SEED_TOTAL)}: difference {_signed(result.total - SEED_TOTAL)}\n")
     for name, seed, mine in seed_comparison(result):
         write(f"        {name:<20} seed {usd(seed) if seed is not None else '   -':>8}  now {usd(mine):>9}\n")
     write("    Assumptions (preview/cost.py ASSUMPTIONS):\n")
@@ -316,29 +328,25 @@ def as_json(result: Estimate) -> dict[str, Any]:
         "totalUsd": str(result.total),
         "totalAtMaxUsd": str(result.total_at_max),
         "seed": {name: str(value) for name, value in SEED.items()},
-        "differenceFromSeedUsd": str(result.total - sum(SEED.values(), Decimal(0))),
+        "differenceFromSeedUsd": str(result.total - SEED_TOTAL),
         "assumptions": {k: str(v) for k, v in result.assumptions.items()},
     }
 
 
-def summary_section(recording: Recording) -> str:
+def summary_section(result: Estimate | prices.PriceTableError) -> str:
     """The PR summary's cost section (Markdown): totals, the seed's figures by service, the biggest lines, the prices' date.
 
     A stack the table cannot price gets the reason instead: the summary never fails the preview.
     """
-    try:
-        result = for_recording(recording)
-    except prices.PriceTableError as err:
-        return f"\n#### Cost\n\nNot estimated: {err}\n"
-    seed_total = sum(SEED.values(), Decimal(0))
-    difference = result.total - seed_total
+    if isinstance(result, prices.PriceTableError):
+        return f"\n#### Cost\n\nNot estimated: {result}\n"
     lines = [
         "",
         "#### Cost",
         "",
         f"About **{usd(result.total)} a month** at the desired task count, {usd(result.total_at_max)} at the autoscaling maximum "
-        f"({result.table.region}, on demand, prices of {result.table.retrieved}); seed 000 estimated {usd(seed_total)}: "
-        f"{'+' if difference >= 0 else '-'}{usd(abs(difference))}.",
+        f"({result.table.region}, on demand, prices of {result.table.retrieved}); seed 000 estimated {usd(SEED_TOTAL)}: "
+        f"{_signed(result.total - SEED_TOTAL)}.",
         "",
         "| service | seed 000 | this stack |",
         "|---|---|---|",

@@ -133,5 +133,5 @@ def test_the_pull_request_summary_has_the_cost(tmp_path: Path, capsys: pytest.Ca
 
 def test_a_stack_the_table_cannot_price_still_gets_its_summary(tmp_path: Path) -> None:
     recording = run_program(ROOT, "prod", {"task-service:db.instanceClass": "db.x2g.large"})
-    section = cost.summary_section(recording)
+    section = cost.summary_section(cost.priced(recording))
     assert section.startswith("\n#### Cost\n\nNot estimated: ") and "rds:db.x2g.large:multi-az" in section
