@@ -133,13 +133,15 @@ class PolicyPackServer:
 
     def spawn(self) -> PolicyPackServer:
         """Start the pack's process without waiting for it, so it boots while the caller does other work."""
+        first = self._process is None
         if self._process is None:
             env = shim_environment(project=self.project, stack=self.stack, dry_run=self.dry_run,
                                    organization=self.organization, config=self.stack_config, extra=self.extra_env)
             self._process = PackProcess(self.policy_dir, env, python=self.python, startup_timeout=self.startup_timeout)
         try:
             self._process.spawn()
-            self.version = pack_version(self.policy_dir)  # a malformed manifest stops us now, not after the program
+            if first:
+                self.version = pack_version(self.policy_dir)  # a malformed manifest stops us now, not after the program
         except PolicyPackError:
             self.close()
             raise

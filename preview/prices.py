@@ -50,9 +50,6 @@ class PriceTable:
             )
         return Decimal(str(entry["usd"]))
 
-    def unit(self, key: str) -> str:
-        return str(self.prices[key]["unit"])
-
 
 def table_path(region: str) -> Path:
     return TABLES / f"{region}.json"
