@@ -22,6 +22,7 @@ from .common import (
     LISTENER_RULE,
     METRIC_ALARM,
     TARGET_GROUP,
+    as_bool,
     as_list,
     as_number,
     dig,
@@ -210,7 +211,7 @@ def _alarm_metrics(alarm: PolicyResource) -> list[tuple[Any, Any]]:
 
 
 def _alarm_notifies(alarm: PolicyResource) -> bool:
-    return known_or(alarm.props, "actionsEnabled") is not False and is_set(alarm.props, "alarmActions")
+    return as_bool(known_or(alarm.props, "actionsEnabled")) is not False and is_set(alarm.props, "alarmActions")
 
 
 def _resource_name(resource: PolicyResource) -> str:
@@ -280,7 +281,7 @@ def _guard(resources: list[PolicyResource], rule: PolicyResource, route: Route, 
         report(f"{share}, but no ECS service matching {cfg['serviceNamePattern']!r} is in the stack.", rule.urn)
     for service in services:
         breaker = service.props.get("deploymentCircuitBreaker")
-        if dig(breaker, "enable") is not True or dig(breaker, "rollback") is not True:
+        if as_bool(dig(breaker, "enable")) is not True or as_bool(dig(breaker, "rollback")) is not True:
             report(f"{share}, but ECS service '{service.name}' has no circuit breaker with rollback.", service.urn)
 
 

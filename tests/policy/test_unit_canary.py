@@ -237,6 +237,16 @@ def test_guardrails_catch_missing_pieces(override: dict[str, Any], expected: str
     assert all(urn and urn.startswith("urn:pulumi:") for urn in outcome.urns)
 
 
+@pytest.mark.parametrize("override,expected", [
+    ({"task_service_5xx_rate": f.alarm_5xx(actionsEnabled="false")}, "HTTPCode_Target_5XX_Count"),
+    ({"task_service": f.ecs_service(deploymentCircuitBreaker={"enable": "true", "rollback": "true"})}, None),
+])
+def test_guardrails_read_string_booleans_as_aws_does(override: dict[str, Any], expected: str | None) -> None:
+    """As the resource policies do (availability, monitoring): "false" disables the alarm, "true" enables the breaker."""
+    outcome = run_stack(canary.canary_guardrails, guarded_stack(5, **override))
+    assert outcome.ok if expected is None else any(expected in m for m in outcome.messages), outcome.messages
+
+
 def test_guardrails_do_not_apply_at_zero() -> None:
     stack = guarded_stack(0, task_service_tg=f.target_group(healthCheck={"path": "/"}))
     assert run_stack(canary.canary_guardrails, stack).ok
