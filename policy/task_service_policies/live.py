@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .health_gate import ACCESS_DENIED, REFUSED_CREDENTIALS
+
 
 class LiveStateUnavailable(Exception):
     """The live rule could not be read; `reason` says why."""
@@ -30,8 +32,8 @@ class LiveStateDenied(LiveStateUnavailable):
         self.permission = permission
 
 
-DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
-          "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"}
+DENIED = ACCESS_DENIED | REFUSED_CREDENTIALS
+"""Codes that mean the identity may not read, as the health gate sorts them."""
 
 
 @dataclass(frozen=True)
