@@ -30,6 +30,7 @@ from .common import (
     is_set,
     is_type,
     known_or,
+    physical_name,
     resource_policy,
     stack_policy,
 )
@@ -214,14 +215,6 @@ def _alarm_notifies(alarm: PolicyResource) -> bool:
     return as_bool(known_or(alarm.props, "actionsEnabled")) is not False and is_set(alarm.props, "alarmActions")
 
 
-def _resource_name(resource: PolicyResource) -> str:
-    try:
-        explicit = resource.props.get("name")
-    except UnknownValueError:
-        explicit = None
-    return explicit or resource.name
-
-
 def _routes(resources: list[PolicyResource], cfg: Mapping[str, Any]) -> list[tuple[PolicyResource, Route, float]]:
     """Every rule and listener sending ordinary traffic to the canary, with its effective weight (> 0)."""
     found = []
@@ -251,8 +244,8 @@ def _check_guardrails(args: StackValidationArgs, cfg: Mapping[str, Any],
 def _canary_groups(resources: list[PolicyResource], route: Route, cfg: Mapping[str, Any]) -> list[PolicyResource]:
     groups = [r for r in resources if is_type(r.resource_type, TARGET_GROUP)]
     if route.canary_name:
-        return [g for g in groups if _resource_name(g) == route.canary_name]
-    return [g for g in groups if re.search(cfg["canaryNamePattern"], _resource_name(g))]
+        return [g for g in groups if physical_name(g) == route.canary_name]
+    return [g for g in groups if re.search(cfg["canaryNamePattern"], physical_name(g))]
 
 
 def _guard(resources: list[PolicyResource], rule: PolicyResource, route: Route, weight: float,
@@ -276,7 +269,7 @@ def _guard(resources: list[PolicyResource], rule: PolicyResource, route: Route, 
                f"{cfg['latencyStatistic']}.", rule.urn)
 
     services = [r for r in resources if is_type(r.resource_type, ECS_SERVICE)
-                and re.search(cfg["serviceNamePattern"], _resource_name(r))]
+                and re.search(cfg["serviceNamePattern"], physical_name(r))]
     if not services:
         report(f"{share}, but no ECS service matching {cfg['serviceNamePattern']!r} is in the stack.", rule.urn)
     for service in services:

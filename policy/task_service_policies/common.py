@@ -18,6 +18,7 @@ from pulumi_policy.proxy import UnknownValueError
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -139,6 +140,12 @@ def known_or(container: Any, *path: Any, unknown: Any = None) -> Any:
         return dig(container, *path)
     except UnknownValueError:
         return unknown
+
+
+def physical_name(resource: PolicyResource) -> str:
+    """The resource's `name` input where the program sets it and it is known, else its logical name."""
+    name = known_or(resource.props, "name")
+    return name if isinstance(name, str) and name else resource.name
 
 
 def as_list(value: Any) -> list[Any]:

@@ -8,14 +8,11 @@ from typing import Any, Callable, Mapping, Optional
 from pulumi_policy import Severity, StackValidationArgs
 from pulumi_policy.policy import PolicyResource
 
-from .common import SECRET, SECRET_ROTATION, as_bool, as_number, fmt_number, is_set, is_type, known_or, stack_policy
+from .common import (
+    SECRET, SECRET_ROTATION, as_bool, as_number, fmt_number, is_set, is_type, known_or, physical_name, stack_policy,
+)
 
 StackReport = Callable[[str, Optional[str]], None]
-
-
-def _secret_name(resource: PolicyResource) -> str:
-    name = known_or(resource.props, "name")
-    return name if isinstance(name, str) and name else resource.name
 
 
 def _rotates(rotation: PolicyResource, secret: PolicyResource) -> bool:
@@ -23,7 +20,7 @@ def _rotates(rotation: PolicyResource, secret: PolicyResource) -> bool:
     if any(dependency.urn == secret.urn for dependency in rotation.property_dependencies.get("secretId", [])):
         return True
     secret_id = known_or(rotation.props, "secretId")
-    name = _secret_name(secret)
+    name = physical_name(secret)
     return isinstance(secret_id, str) and (secret_id == name or re.search(rf":secret:{re.escape(name)}-[A-Za-z0-9]{{6}}\Z", secret_id) is not None)
 
 
@@ -48,7 +45,7 @@ def _check_rotation(args: StackValidationArgs, cfg: Mapping[str, Any], report: S
     maximum = float(cfg["maximumRotationDays"])
     rotations = [r for r in args.resources if is_type(r.resource_type, SECRET_ROTATION)]
     for secret in [r for r in args.resources if is_type(r.resource_type, SECRET)]:
-        name = _secret_name(secret)
+        name = physical_name(secret)
         if not re.search(pattern, name):
             continue
         linked = [rotation for rotation in rotations if _rotates(rotation, secret)]
