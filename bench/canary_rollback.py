@@ -13,7 +13,6 @@ API latency per call (three calls, five with --scale-to-zero), which this cannot
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -31,7 +30,7 @@ from runbook import watch  # noqa: E402
 from runbook.aws import Aws  # noqa: E402
 from runbook.output import Invocation  # noqa: E402
 from runbook.outputs import Outputs  # noqa: E402
-from tests.moto_percentiles import taught  # noqa: E402
+from tests.moto_server import serving  # noqa: E402
 from tests.runbook import canary_story, moto_stack  # noqa: E402
 
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "ap-northeast-1",
@@ -63,25 +62,16 @@ def main(argv: Any = None) -> None:
     parser.add_argument("-n", "--runs", type=int, default=10)
     args = parser.parse_args(argv)
     os.environ.update(ENV)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from moto.server import ThreadedMotoServer
-
-    with taught():
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        os.environ["AWS_ENDPOINT_URL"] = endpoint = f"http://{host}:{port}"
-        try:
-            one_run(endpoint, False)  # warm: moto loads each backend on its first request
-            for scale in (False, True):
-                figures = [one_run(endpoint, scale) for _ in range(args.runs)]
-                rollback = [f[0] for f in figures]
-                whole = [f[1] for f in figures]
-                print(f"{'--scale-to-zero' if scale else 'route only':>16}: breach detected -> rollback completed "
-                      f"median {statistics.median(rollback):.3f} s, max {max(rollback):.3f} s (goal < 2 s); "
-                      f"whole watch median {statistics.median(whole):.3f} s ({args.runs} runs)")
-        finally:
-            server.stop()
+    with serving() as endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        one_run(endpoint, False)  # warm: moto loads each backend on its first request
+        for scale in (False, True):
+            figures = [one_run(endpoint, scale) for _ in range(args.runs)]
+            rollback = [f[0] for f in figures]
+            whole = [f[1] for f in figures]
+            print(f"{'--scale-to-zero' if scale else 'route only':>16}: breach detected -> rollback completed "
+                  f"median {statistics.median(rollback):.3f} s, max {max(rollback):.3f} s (goal < 2 s); "
+                  f"whole watch median {statistics.median(whole):.3f} s ({args.runs} runs)")
 
 
 if __name__ == "__main__":

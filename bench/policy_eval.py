@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import statistics
 import sys
 import time
@@ -47,18 +46,11 @@ def moto_endpoint(live: bool) -> Iterator[Optional[str]]:
     if not live:
         yield None
         return
-    from moto.server import ThreadedMotoServer
+    from tests.moto_server import serving
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one request line per evaluation otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    _warm(endpoint)
-    try:
+    with serving() as endpoint:
+        _warm(endpoint)
         yield endpoint
-    finally:
-        server.stop()
 
 
 def _warm(endpoint: str) -> None:

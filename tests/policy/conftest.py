@@ -50,16 +50,10 @@ def dev_pack(unreachable_aws: dict[str, str]) -> Iterator[PolicyPackServer]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from tests.moto_server import serving
 
-    from tests.moto_percentiles import taught
-
-    with taught():
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
+    with serving() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

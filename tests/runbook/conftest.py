@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import urllib.request
 import uuid
@@ -13,11 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from task_service import contract
 from tests import pgserver
-from tests.moto_percentiles import taught as taught_percentiles
+from tests.moto_server import serving
 from tests.runbook import moto_stack
 
 REGION = moto_stack.program_outputs()[contract.REGION.name]
@@ -25,14 +23,8 @@ REGION = moto_stack.program_outputs()[contract.REGION.name]
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto logs every request and its 500s
-    with pytest.MonkeyPatch.context() as patch, taught_percentiles():
-        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # EC2 resets 20x faster without the AMI catalogue
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
+    with serving() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
