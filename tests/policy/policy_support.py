@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import policy_factories as f
+from preview.analyzer_requests import Resource, resources_from_recording
+from preview.engine import Recording, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policy"
@@ -18,6 +20,16 @@ FAKE_AWS = {
     "AWS_DEFAULT_REGION": "ap-northeast-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+def stack_resources(recording: Recording) -> list[Resource]:
+    """A recorded program run as the resources the engine sends the pack."""
+    return resources_from_recording(recording.resources, project=recording.project, stack=recording.stack)
+
+
+def recorded(stack: str, overrides: Optional[dict[str, Any]] = None) -> list[Resource]:
+    """The program run for `stack` (with config `overrides`), as the pack receives it."""
+    return stack_resources(run_program(ROOT, stack, overrides))
 
 
 @dataclass

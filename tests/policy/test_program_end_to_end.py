@@ -7,23 +7,18 @@ the `RecordedResource`s that `resources_from_recording` turns into analyzer reso
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 from google.protobuf import json_format
 
-from policy_support import ROOT, Alb
+from policy_support import Alb, recorded, stack_resources
 from preview.analyzer_client import AnalysisResult, PolicyPackServer
-from preview.analyzer_requests import Resource, resources_from_recording
-from preview.engine import run_program
+from preview.analyzer_requests import Resource
+from preview.engine import Recording
 
 RDS = "aws:rds/instance:Instance"
 RULE = "aws:lb/listenerRule:ListenerRule"
-
-
-def recorded(stack: str, overrides: Optional[dict[str, Any]] = None) -> list[Resource]:
-    recording = run_program(ROOT, stack, overrides)
-    return resources_from_recording(recording.resources, project=recording.project, stack=stack)
 
 
 def mutate(resources: list[Resource], type_: str, change: Callable[[dict[str, Any]], None]) -> list[Resource]:
@@ -47,8 +42,13 @@ def names(result: AnalysisResult, level: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def prod_resources() -> list[Resource]:
-    return recorded("prod")
+def prod_resources(prod: Recording) -> list[Resource]:
+    return stack_resources(prod)
+
+
+@pytest.fixture(scope="module")
+def dev_resources(dev: Recording) -> list[Resource]:
+    return stack_resources(dev)
 
 
 def test_prod_program_is_compliant(prod_pack: PolicyPackServer, prod_resources: list[Resource]) -> None:
@@ -62,8 +62,8 @@ def test_prod_program_is_compliant(prod_pack: PolicyPackServer, prod_resources: 
     assert na.policy_name == "alb-canary-progression" and "cannot be read" in na.reason
 
 
-def test_dev_program_is_compliant(dev_pack: PolicyPackServer) -> None:
-    resources = recorded("dev")
+def test_dev_program_is_compliant(dev_pack: PolicyPackServer, dev_resources: list[Resource]) -> None:
+    resources = dev_resources
     assert not [r for r in resources if r.type.startswith("aws:dms/")]
     result = dev_pack.preview(resources)
     assert result.mandatory == [], [d.message for d in result.mandatory]
@@ -117,13 +117,13 @@ def test_an_unencrypted_topic_is_caught(prod_pack: PolicyPackServer, prod_resour
 
 
 def test_secrets_without_rotation_are_caught(prod_pack: PolicyPackServer, dev_pack: PolicyPackServer,
-                                             prod_resources: list[Resource]) -> None:
+                                             prod_resources: list[Resource], dev_resources: list[Resource]) -> None:
     rotation = "aws:secretsmanager/secretRotation:SecretRotation"
     prod = prod_pack.preview([r for r in prod_resources if r.type != rotation])
     assert names(prod, "mandatory") == {"db-secret-rotation"}
     flagged = sorted(d.message.split("'")[1] for d in prod.mandatory)
     assert flagged == ["task-service/db-app-credentials", "task-service/db-password"]  # never the Cognito config
-    dev = dev_pack.preview([r for r in recorded("dev") if r.type != rotation])
+    dev = dev_pack.preview([r for r in dev_resources if r.type != rotation])
     assert names(dev, "mandatory") == set() and "db-secret-rotation" in names(dev, "advisory")
 
 

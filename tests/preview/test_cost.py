@@ -13,7 +13,7 @@ import pytest
 
 from preview import cost, prices
 from preview.cli import main
-from preview.engine import run_program
+from preview.engine import Recording, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = prices.load("ap-northeast-1")
@@ -28,13 +28,14 @@ def _lines(result: cost.Estimate, key_prefix: str) -> list[cost.Line]:
 
 
 @pytest.fixture(scope="module")
-def prod() -> cost.Estimate:
-    return _estimate("prod")
+def prod(prod: Recording) -> cost.Estimate:
+    """The estimate of the session's prod recording (tests/conftest.py)."""
+    return cost.estimate(prod, TABLE)
 
 
 @pytest.fixture(scope="module")
-def dev() -> cost.Estimate:
-    return _estimate("dev")
+def dev(dev: Recording) -> cost.Estimate:
+    return cost.estimate(dev, TABLE)
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
@@ -110,22 +111,22 @@ def test_a_class_the_table_lacks_is_named(capsys: pytest.CaptureFixture[str]) ->
         _estimate("prod", {"task-service:db.instanceClass": "db.x2g.large"})
 
 
-def test_the_command_prints_and_exports_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_prints_and_exports_the_estimate(prod: cost.Estimate, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-s", "prod", "-C", str(ROOT), "--no-policy", "--cost", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)["cost"]
-    assert Decimal(document["totalUsd"]) == _estimate("prod").total
+    assert Decimal(document["totalUsd"]) == prod.total
     assert document["pricesRetrieved"] == TABLE.retrieved and document["seed"]["RDS"] == "40"
     text = subprocess.run([sys.executable, "-m", "preview", "-s", "dev", "--no-policy", "--cost"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "total at the desired count" in text.stdout and "seed 000's estimate $75.80: difference" in text.stdout
     assert "Assumptions (preview/cost.py ASSUMPTIONS):" in text.stdout and f"retrieved {TABLE.retrieved}" in text.stdout
 
 
-def test_the_pull_request_summary_has_the_cost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_pull_request_summary_has_the_cost(prod: cost.Estimate, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     summary = tmp_path / "summary.md"
     assert main(["-s", "prod", "-C", str(ROOT), "--no-policy", "--summary", str(summary)]) == 0
     text = summary.read_text()
     section = text.split("#### Cost\n", 1)[1]
-    result = _estimate("prod")
+    result = prod
     assert f"About **{cost.usd(result.total)} a month** at the desired task count, {cost.usd(result.total_at_max)} at the autoscaling maximum" in section
     assert "| RDS | $40.00 | " in section and f"prices of {TABLE.retrieved}" in section
     assert section.count("\n| `") == len(result.lines)  # every line, in the details
