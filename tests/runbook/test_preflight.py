@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from preview.stack_files import set_path
 from runbook.cli import main
 from task_service import contract
 from task_service.canary import CANARY_TAG
 from tests.runbook import moto_stack
+from tests.runbook.report_rows import check_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
@@ -49,23 +51,13 @@ class Estate:
         }
         config["task-service:service"]["image"] = self.ids["image"]
         for dotted, value in changes.items():
-            section, _, key = dotted.rpartition(".")
-            node = config[f"task-service:{section}"] if section else config
-            if value is None:
-                node.pop(key if section else f"task-service:{key}", None)
-            else:
-                node[key if section else f"task-service:{key}"] = value
+            set_path(config, f"task-service:{dotted}", value)
         (self.project / "Pulumi.prod.yaml").write_text(yaml.safe_dump(doc))
 
     def run(self, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, tuple[str, str]], str, str]:
         code = main(["preflight", "--stack", "prod", "-C", str(self.project), *extra])
         captured = capsys.readouterr()
-        rows = {}
-        for line in captured.out.splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) == 3 and cells[1] in {"PASS", "FAIL", "N/A"}:
-                rows[cells[0]] = (cells[1], cells[2])
-        return code, rows, captured.out, captured.err
+        return code, check_rows(captured.out), captured.out, captured.err
 
 
 def _build(project: Path) -> Estate:

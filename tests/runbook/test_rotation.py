@@ -22,18 +22,13 @@ from runbook.report import Status
 from runbook.rotation import Expected, last_rotation, schedule
 from task_service import contract
 from tests.runbook import moto_stack
-from tests.runbook.report_rows import check_rows
+from tests.runbook.report_rows import verify_rows
 
 DAYS = 30
 FUNCTION = "arn:aws:lambda:ap-northeast-1:123456789012:function:task-service-rotate-app"
 SECRET = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:task-service/db-app-credentials-1aee72"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 EXPECTED = Expected(contract.DB_APP_SECRET_ARN, FUNCTION, DAYS)
-
-
-def _verify(outputs_file: Any, outputs: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, tuple[str, str]]]:
-    code = main(["verify", "--outputs", outputs_file(outputs)])
-    return code, check_rows(capsys.readouterr().out)
 
 
 MASTER, APP = f"rotation {contract.DB_SECRET_ARN.name}", f"rotation {contract.DB_APP_SECRET_ARN.name}"
@@ -43,7 +38,7 @@ LAST_MASTER, LAST_APP = f"last {MASTER}", f"last {APP}"
 def test_a_deployed_stack_rotates_both_secrets_and_not_cognitos(
     stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 0
     assert rows[MASTER] == ("PASS", f"on, every {DAYS} days, by {stack.names.prefix}-rotate-master")
     assert rows[APP] == ("PASS", f"on, every {DAYS} days, by {stack.names.prefix}-rotate-app")
@@ -64,7 +59,7 @@ def test_a_rotation_whose_function_never_finished_fails(stack: moto_stack.Stack,
     arn = stack.value(contract.DB_APP_SECRET_ARN)
     stack.client("secretsmanager").rotate_secret(SecretId=arn, RotationLambdaARN=stack.value(contract.DB_APP_ROTATION_FUNCTION_ARN))
     [stuck] = stack.pending_versions(contract.DB_APP_SECRET_ARN)
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     status, detail = rows[LAST_APP]
     assert code == 1 and status == "FAIL"
     assert detail.startswith(f"version {stuck} staged AWSPENDING without AWSCURRENT: a rotation failed or is still running")
@@ -75,7 +70,7 @@ def test_a_rotation_whose_function_never_finished_fails(stack: moto_stack.Stack,
 
 def test_rotation_switched_off_fails_the_schedule(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     stack.client("secretsmanager").cancel_rotate_secret(SecretId=stack.value(contract.DB_SECRET_ARN))
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 1
     assert rows[MASTER] == ("FAIL", "rotation is off")
     assert rows[LAST_MASTER] == ("N/A", "rotation is off: there is no schedule to judge the last rotation by")
@@ -95,7 +90,7 @@ def test_another_schedule_or_function_fails(stack: moto_stack.Stack, outputs_fil
         secrets.rotate_secret(SecretId=stack.value(secret), RotationLambdaARN=function, RotationRules={"AutomaticallyAfterDays": days}, RotateImmediately=False)
         for version in stack.pending_versions(secret):
             secrets.update_secret_version_stage(SecretId=stack.value(secret), VersionStage="AWSPENDING", RemoveFromVersionId=version)
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 1
     assert rows[MASTER] == ("FAIL", f"every 90 days (outputs: every {DAYS} days)")
     assert rows[APP] == ("FAIL", f"function {other} (outputs: {stack.value(contract.DB_APP_ROTATION_FUNCTION_ARN)})")
@@ -105,7 +100,7 @@ def test_a_missing_secret_fails_its_rows_and_the_others_still_run(
     stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack.client("secretsmanager").delete_secret(SecretId=stack.value(contract.DB_APP_SECRET_ARN), ForceDeleteWithoutRecovery=True)
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 1
     assert rows[APP][0] == "FAIL" and "ResourceNotFoundException" in rows[APP][1]
     assert LAST_APP not in rows

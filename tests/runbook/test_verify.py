@@ -10,16 +10,11 @@ from runbook.cli import main
 from task_service import contract
 from task_service.naming import Naming, Role
 from tests.runbook import moto_stack
-from tests.runbook.report_rows import check_rows
-
-
-def _verify(outputs_file: Any, outputs: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, tuple[str, str]]]:
-    code = main(["verify", "--outputs", outputs_file(outputs)])
-    return code, check_rows(capsys.readouterr().out)
+from tests.runbook.report_rows import verify_rows
 
 
 def test_a_healthy_stack_passes(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 0
     failed = {name: row for name, row in rows.items() if row[0] == "FAIL"}
     assert failed == {}
@@ -31,14 +26,14 @@ def test_a_healthy_stack_passes(stack: moto_stack.Stack, outputs_file: Any, caps
 def test_performance_insights_missing_from_the_api_is_not_available_not_a_pass(
     stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, rows = _verify(outputs_file, stack.outputs, capsys)
+    _, rows = verify_rows(outputs_file, stack.outputs, capsys)
     status, detail = rows["rds performance insights"]
     assert status == "N/A" and "did not report PerformanceInsightsEnabled" in detail
 
 
 def test_running_short_of_desired_fails(aws_env: str, monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     built = moto_stack.build(monkeypatch, running=1)
-    code, rows = _verify(outputs_file, built.outputs, capsys)
+    code, rows = verify_rows(outputs_file, built.outputs, capsys)
     assert code == 1
     assert rows["ecs desired == running"] == ("FAIL", "desired 2, running 1")
 
@@ -47,7 +42,7 @@ def test_an_alarm_in_alarm_and_weights_off_config_fail(stack: moto_stack.Stack, 
     alarm = stack.names.of(Role.ALARM_DB_CONNECTIONS)
     stack.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
     stack.set_rule_weight(25)
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 1
     assert rows["no alarm in ALARM"] == ("FAIL", alarm)
     assert rows["listener rule weights"] == ("FAIL", "monolith 75 / service 25 (outputs: 50 / 50)")
@@ -61,7 +56,7 @@ def test_a_missing_role_and_alarm_fail_while_the_other_checks_still_run(
     alarms = stack.value(contract.ALARM_NAMES)
     never_created = f"{stack.names.prefix}-never-created"
     outputs = moto_stack.with_values(stack.outputs, {contract.ALARM_NAMES: alarms + [never_created]})
-    code, rows = _verify(outputs_file, outputs, capsys)
+    code, rows = verify_rows(outputs_file, outputs, capsys)
     assert code == 1
     assert rows[f"iam role {task_role}"][0] == "FAIL"
     assert "NoSuchEntity" in rows[f"iam role {task_role}"][1]
@@ -73,7 +68,7 @@ def test_a_missing_role_and_alarm_fail_while_the_other_checks_still_run(
 def test_autoscaling_and_priority_are_compared_with_the_outputs(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     low, high, priority = (stack.value(o) for o in (contract.AUTOSCALING_MIN, contract.AUTOSCALING_MAX, contract.LISTENER_RULE_PRIORITY))
     outputs = moto_stack.with_values(stack.outputs, {contract.AUTOSCALING_MAX: high - 1, contract.LISTENER_RULE_PRIORITY: priority + 10})
-    code, rows = _verify(outputs_file, outputs, capsys)
+    code, rows = verify_rows(outputs_file, outputs, capsys)
     assert code == 1
     assert rows["autoscaling min/max"] == ("FAIL", f"min {low} max {high} (outputs: min {low} max {high - 1})")
     assert rows["listener rule priority"] == ("FAIL", f"priority {priority} (outputs: {priority + 10})")
@@ -81,7 +76,7 @@ def test_autoscaling_and_priority_are_compared_with_the_outputs(stack: moto_stac
 
 def test_dms_disabled_is_reported_not_failed(stack: moto_stack.Stack, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
     outputs = moto_stack.without(stack.outputs, *(output for output in contract.CONTRACT if output.dms))
-    code, rows = _verify(outputs_file, outputs, capsys)
+    code, rows = verify_rows(outputs_file, outputs, capsys)
     assert code == 0
     assert rows["dms task"] == ("N/A", "DMS is disabled in this stack")
 
@@ -98,7 +93,7 @@ def test_another_stacks_alarm_in_alarm_is_not_this_stacks_business(
         Period=60, EvaluationPeriods=1, Threshold=80, ComparisonOperator="GreaterThanThreshold",
     )
     cloudwatch.set_alarm_state(AlarmName=dev_alarm, StateValue="ALARM", StateReason="test")
-    code, rows = _verify(outputs_file, stack.outputs, capsys)
+    code, rows = verify_rows(outputs_file, stack.outputs, capsys)
     assert code == 0
     assert rows["no alarm in ALARM"] == ("PASS", f"{len(stack.value(contract.ALARM_NAMES))} alarms, none in ALARM")
 
