@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runbook.loadtest import Plan, run_locust  # noqa: E402
+from tests.pgserver import free_port  # noqa: E402
 
 SERVER = r"""
 import asyncio, sys
@@ -48,12 +48,6 @@ asyncio.run(main())
 """
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def measure(url: str, users: int, rps: float, seconds: int) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -73,7 +67,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--probe-rps", type=float, default=5000.0)
     args = parser.parse_args()
-    port = _port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"

@@ -3,23 +3,15 @@ the password nowhere, even when libpq cannot parse the DSN and quotes pieces of 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
 
 from tests.hostile.conftest import Job, Pool, Project, Result, refused, run_table
+from tests.pgserver import free_port
 
 PASSWORD = "Hunter2-S3cret"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-PORT = _closed_port()
+PORT = free_port()
 
 # (id, DSN, fragment of the message, secrets that must not appear)
 DSNS: list[tuple[str, str, str, tuple[str, ...]]] = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -17,18 +16,12 @@ for path in (_ROOT, _ROOT / "policy", Path(__file__).resolve().parent):
 
 from policy_support import FAKE_AWS, POLICY_DIR, Alb  # noqa: E402
 from preview.analyzer_client import PolicyPackServer  # noqa: E402
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on, so AWS calls fail fast with a connection error."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.pgserver import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def unreachable_aws() -> dict[str, str]:
-    return {**FAKE_AWS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"}
+    return {**FAKE_AWS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture(scope="session")

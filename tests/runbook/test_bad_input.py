@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,11 @@ import pytest
 from runbook.cli import main
 from runbook.outputs import PREVIEW_UNKNOWN
 from task_service import contract
+from tests.pgserver import free_port
 from tests.runbook import moto_stack
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -88,7 +82,7 @@ def test_an_outputs_file_with_a_renamed_export_from_the_real_entry_point(tmp_pat
 
 
 def test_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch, outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -106,13 +100,13 @@ def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     assert main(["verify", "--outputs", str(FIXTURES / "outputs-prod.json")]) == 2
     assert "no usable AWS credentials" in capsys.readouterr().err
 
 
 def test_failing_dsn_names_the_side_and_hides_the_password(pg_server: str, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = f"host=127.0.0.1 port={_closed_port()} dbname=x user=u password=hunter2 connect_timeout=2"
+    bad = f"host=127.0.0.1 port={free_port()} dbname=x user=u password=hunter2 connect_timeout=2"
     assert main(["integrity", "--source", bad, "--target", f"{pg_server} dbname=postgres"]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to the source database (host=127.0.0.1 port=" in err and "dbname=x user=u): connection" in err
