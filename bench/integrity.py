@@ -31,21 +31,12 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from tests import pgserver  # noqa: E402
-from tests.runbook.seed import FILL_SQL  # noqa: E402
+from tests.runbook.seed import FILL_SQL, ROWS  # noqa: E402
 
 SCHEMA_SQL = (ROOT / "schema" / "task_service.sql").read_text(encoding="utf-8")
 
-# Rows per table for N tasks, in the seed's proportions (tests/runbook/seed.py: 40/20/50/6/12/9).
-SHARE = {
-    "tasks": 1.0,
-    "task_images": 0.5,
-    "task_tag": 1.25,
-    "scheduled_group_tasks": 0.15,
-    "scheduled_task_executions": 0.3,
-    "scheduled_task_tags": 0.225,
-}
-
-
+SHARE = {table: rows / ROWS["tasks"] for table, rows in ROWS.items()}
+"""Rows per table for N tasks, in the seed's proportions (tests/runbook/seed.py)."""
 
 
 def sizes(tasks: int) -> dict[str, int]:
