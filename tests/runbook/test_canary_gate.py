@@ -45,10 +45,10 @@ def test_pack_and_runbook_use_the_same_thresholds(stack: str) -> None:
             defaults.max_cpu, defaults.max_memory) == (30, 1.0, 200.0, 500.0, 70.0, 80.0)  # seed 001
 
 
-@pytest.fixture
-def prod_pack(aws_env: str) -> Iterator[PolicyPackServer]:
-    """The prod pack reading this test's moto account (the runbook suite's server)."""
-    env = {"AWS_ENDPOINT_URL": aws_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+@pytest.fixture(scope="module")
+def prod_pack(moto_endpoint: str) -> Iterator[PolicyPackServer]:
+    """The prod pack reading the runbook suite's moto server (each test's `stack` resets and builds its account)."""
+    env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": moto_stack.program_outputs()[contract.REGION.name], "AWS_EC2_METADATA_DISABLED": "true"}
     with PolicyPackServer(POLICY_DIR, project="task-service", stack="prod", env=env) as pack:
         pack.configure(POLICY_DIR / "config" / "prod.json")
