@@ -70,7 +70,7 @@ def test_live_commands_refuse_preview_values(capsys: pytest.CaptureFixture[str])
 
 
 def test_an_outputs_file_with_a_renamed_export_from_the_real_entry_point(tmp_path: Path) -> None:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     values["listenerRule"] = values.pop(contract.LISTENER_RULE_ARN.name)
     old = tmp_path / "old.json"
     old.write_text(json.dumps(values))
@@ -131,7 +131,7 @@ def test_stack_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_outputs_without_region_and_no_override(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     del values[contract.REGION.name]
     assert main(["verify", "--outputs", outputs_file(values)]) == 2
     assert f"stack output '{contract.REGION.name}' ({contract.REGION.meaning}) is missing" in capsys.readouterr().err

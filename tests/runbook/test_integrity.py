@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from runbook.db import connect
 from task_service import contract
 from task_service.tables import TABLES, qualified
 from tests.runbook import seed
+from tests.runbook import moto_stack
 
 
 @pytest.fixture
@@ -332,7 +332,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _outputs_with_tables(outputs_file: Any, tables: list[str]) -> str:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     values[contract.DMS_TABLES.name] = tables
     return str(outputs_file(values))
 

@@ -15,6 +15,7 @@ from runbook.outputs import PREVIEW_UNKNOWN, SECRET_PLACEHOLDER, load_outputs, r
 from task_service import contract
 from task_service.naming import Naming, Role
 from task_service.tables import qualified
+from tests.runbook import moto_stack
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DMS_OUTPUTS = [output for output in contract.CONTRACT if output.dms]
@@ -24,11 +25,6 @@ def _file(tmp_path: Path, values: dict[str, Any]) -> str:
     path = tmp_path / "o.json"
     path.write_text(json.dumps(values))
     return str(path)
-
-
-def _prod() -> dict[str, Any]:
-    values: dict[str, Any] = json.loads((FIXTURES / "outputs-prod.json").read_text())
-    return values
 
 
 def test_reads_a_full_outputs_file_with_typed_accessors() -> None:
@@ -112,7 +108,7 @@ def test_null_dms_outputs_also_mean_disabled(tmp_path: Path) -> None:
 
 
 def test_with_dms_enabled_a_missing_dms_output_is_required(tmp_path: Path) -> None:
-    values = _prod()
+    values = moto_stack.program_outputs()
     del values[contract.DMS_TABLES.name]
     out = load_outputs(_file(tmp_path, values), None)
     assert out.dms_enabled
@@ -121,7 +117,7 @@ def test_with_dms_enabled_a_missing_dms_output_is_required(tmp_path: Path) -> No
 
 
 def test_require_lists_every_problem_at_once(tmp_path: Path) -> None:
-    values = {**_prod(), contract.DB_PORT.name: "x"}
+    values = {**moto_stack.program_outputs(), contract.DB_PORT.name: "x"}
     del values[contract.CLUSTER_NAME.name]
     out = load_outputs(_file(tmp_path, values), None)
     with pytest.raises(BadInput) as caught:
@@ -132,7 +128,7 @@ def test_require_lists_every_problem_at_once(tmp_path: Path) -> None:
 
 
 def test_a_renamed_export_names_the_new_name_and_its_meaning(tmp_path: Path) -> None:
-    values = _prod()
+    values = moto_stack.program_outputs()
     values["dbHost"] = values.pop(contract.DB_ADDRESS.name)
     with pytest.raises(BadInput) as caught:
         load_outputs(_file(tmp_path, values), None)
@@ -143,7 +139,7 @@ def test_a_renamed_export_names_the_new_name_and_its_meaning(tmp_path: Path) -> 
 
 
 def test_an_output_the_contract_no_longer_has_is_harmless(tmp_path: Path) -> None:
-    out = load_outputs(_file(tmp_path, {**_prod(), "retiredOutput": "x"}), None)
+    out = load_outputs(_file(tmp_path, {**moto_stack.program_outputs(), "retiredOutput": "x"}), None)
     assert out.string(contract.CLUSTER_NAME)
 
 
@@ -168,7 +164,7 @@ def test_without_a_file_asks_the_pulumi_cli(tmp_path: Path, monkeypatch: pytest.
     _fake_pulumi(tmp_path, f'echo "$@" > {log}\ncat {FIXTURES / "outputs-prod.json"}\n')
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     out = load_outputs(None, "prod")
-    assert out.string(contract.SERVICE_NAME) == _prod()[contract.SERVICE_NAME.name]
+    assert out.string(contract.SERVICE_NAME) == moto_stack.program_outputs()[contract.SERVICE_NAME.name]
     assert log.read_text().split() == ["stack", "output", "--json", "--show-secrets", "--stack", "prod"]
 
 

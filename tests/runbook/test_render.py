@@ -17,9 +17,9 @@ from runbook.cli import main
 from runbook.outputs import PREVIEW_UNKNOWN
 from task_service import contract
 from task_service.tables import qualified
+from tests.runbook import moto_stack
 
 HERE = Path(__file__).parent
-FIXTURES = HERE / "fixtures"
 GOLDEN = HERE / "golden"
 
 
@@ -44,7 +44,7 @@ def test_matches_golden(capsys: pytest.CaptureFixture[str], name: str) -> None:
 
 
 def test_full_outputs_fill_every_value_an_operator_needs(capsys: pytest.CaptureFixture[str]) -> None:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     text = _render(capsys, "outputs-prod.json")
     needed = (
         contract.LISTENER_RULE_ARN,
@@ -90,7 +90,7 @@ def test_preview_says_so_at_the_steps_that_need_unknowns(capsys: pytest.CaptureF
 
 
 def test_secrets_without_show_secrets_are_flagged(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     secret = contract.DB_SECRET_ARN.name
     values[secret] = "[secret]"
     assert main(["render", "--outputs", outputs_file(values)]) == 0
@@ -117,7 +117,7 @@ def _revoked(text: str) -> list[str]:
 
 
 def test_the_end_revokes_writes_on_the_replicated_tables_only(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     replicated = qualified()[:2]
     values[contract.DMS_TABLES.name] = replicated
     assert main(["render", "--outputs", outputs_file(values)]) == 0
@@ -131,7 +131,7 @@ def test_without_dms_the_end_revokes_writes_on_all_six(capsys: pytest.CaptureFix
 
 
 def test_a_replicated_table_outside_the_six_is_bad_input(outputs_file: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     values[contract.DMS_TABLES.name] = [*qualified()[:1], "public.users"]
     assert main(["render", "--outputs", outputs_file(values)]) == 2
     err = capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_backup_and_load_test_come_before_what_they_guard(capsys: pytest.Capture
     assert "python -m runbook backup --outputs outputs-prod.json --stack prod --include-task-service --restore-test" in backup
     load = text.split("Load test before any traffic")[1].split("## ")[0]
     assert "python -m runbook loadtest --outputs outputs-prod.json --stack prod --url" in load
-    parameter = json.loads((FIXTURES / "outputs-prod.json").read_text())[contract.LOADTEST_RESULT_PARAMETER.name]
+    parameter = moto_stack.program_outputs()[contract.LOADTEST_RESULT_PARAMETER.name]
     assert f"SSM `{parameter}`" in load and "testRoute.enabled true" in load  # prod has no test route yet
 
 
@@ -186,7 +186,7 @@ def test_emergency_rollback_comes_first_and_every_step_says_how_to_tell_it_worke
 
 def test_the_app_role_and_the_first_rotation_follow_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/first-deploy.md's order: schema, the application's role, then both secrets rotated once by hand (master first)."""
-    values = json.loads((FIXTURES / "outputs-prod.json").read_text())
+    values = moto_stack.program_outputs()
     step = _render(capsys, "outputs-prod.json").split("## 3. ")[1].split("## 4. ")[0]
     region, master, app = (values[o.name] for o in (contract.REGION, contract.DB_SECRET_ARN, contract.DB_APP_SECRET_ARN))
     commands = (
