@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from preview.engine import RecordedResource, Recording, run_program
-from preview.stack_files import load_stack
 from preview.wire import UNKNOWN
 from task_service.naming import Naming
 
@@ -253,9 +252,7 @@ def test_tasks_start_only_after_both_secrets_hold_a_value(prod: Recording) -> No
 @pytest.fixture(scope="module")
 def parked() -> Recording:
     """A new prod stack's first deploy: no image yet (the key left out; an explicit null is refused)."""
-    settings = load_stack(ROOT, "prod")
-    settings.config["task-service:service"].pop("image")
-    return run_program(ROOT, "prod", settings_=settings)
+    return run_program(ROOT, "prod", {"task-service:service.image": None})
 
 
 def test_a_parked_stack_points_at_no_image(parked: Recording, prod: Recording) -> None:
