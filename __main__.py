@@ -37,7 +37,7 @@ from components import (
     TaskServiceDb,
     TaskServiceDbArgs,
 )
-from components.alb_route import load_balancer_arn_suffix, target_group_arn_suffix
+from components.alb_route import target_group_arn_suffix
 from task_service import contract
 from task_service.naming import Arns, Role
 
@@ -202,7 +202,7 @@ dashboard = Dashboard(
         cluster_name=cluster.cluster_name,
         service_name=service.service_name,
         db_instance_id=db.identifier,
-        load_balancer_arn_suffix=pulumi.Output.from_input(monolith.listener_arn).apply(load_balancer_arn_suffix),
+        load_balancer_arn_suffix=route.load_balancer_arn_suffix,
         target_group_arn_suffix=route.target_group.arn_suffix,
         monolith_target_group_arn_suffix=pulumi.Output.from_input(monolith.target_group_arn).apply(target_group_arn_suffix),
         dms_replication_instance_id=dms.instance_id if dms else None,
@@ -232,8 +232,8 @@ outputs: dict[contract.Output, Any] = {
     contract.DB_SECURITY_GROUP_ID: db.security_group.id,
     contract.CLUSTER_NAME: cluster.cluster.name,
     # Planned names while the stack is parked (no image yet): the service and family appear with the image.
-    contract.SERVICE_NAME: service.service.name if service.service else service.service_name,
-    contract.TASK_DEFINITION_FAMILY: service.task_definition.family if service.task_definition else service.task_family,
+    contract.SERVICE_NAME: service.live_service_name,
+    contract.TASK_DEFINITION_FAMILY: service.live_task_family,
     contract.ECR_REPOSITORY_URL: image.repository.repository_url,
     contract.LOG_GROUP_NAME: service.log_group.name,
     contract.EXECUTION_ROLE_NAME: service.execution_role.name,

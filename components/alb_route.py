@@ -97,6 +97,8 @@ class AlbRoute(pulumi.ComponentResource):
     target_group: aws.lb.TargetGroup
     listener_rule: aws.lb.ListenerRule
     alarm_names: pulumi.Output[list[str]]
+    load_balancer_arn_suffix: pulumi.Output[str]
+    """The monolith ALB's CloudWatch `LoadBalancer` dimension, for these alarms and the dashboard alike."""
 
     def __init__(self, name: str, args: AlbRouteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:alb:AlbRoute", name, None, opts)
@@ -158,6 +160,7 @@ class AlbRoute(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.load_balancer_arn_suffix = pulumi.Output.from_input(args.listener_arn).apply(load_balancer_arn_suffix)
         self.alarm_names = self._alarms(name, args, tags)
 
         self.register_outputs(
@@ -174,8 +177,7 @@ class AlbRoute(pulumi.ComponentResource):
 
     def _alarms(self, name: str, args: AlbRouteArgs, tags: Mapping[str, str]) -> pulumi.Output[list[str]]:
         """5xx rate, p95 latency and unhealthy hosts of the Task Service's target group."""
-        lb_suffix = pulumi.Output.from_input(args.listener_arn).apply(load_balancer_arn_suffix)
-        dims = {"TargetGroup": self.target_group.arn_suffix, "LoadBalancer": lb_suffix}
+        dims = {"TargetGroup": self.target_group.arn_suffix, "LoadBalancer": self.load_balancer_arn_suffix}
 
         def alb_metric(metric: str, stat: str) -> aws.cloudwatch.MetricAlarmMetricQueryMetricArgs:
             return aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(

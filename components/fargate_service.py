@@ -174,6 +174,16 @@ class FargateService(pulumi.ComponentResource):
     service_name: str
     task_family: str
 
+    @property
+    def live_service_name(self) -> pulumi.Input[str]:
+        """The service's name: the resource's once it exists, the planned one while parked."""
+        return self.service.name if self.service else self.service_name
+
+    @property
+    def live_task_family(self) -> pulumi.Input[str]:
+        """The task definition's family: the resource's once it exists, the planned one while parked."""
+        return self.task_definition.family if self.task_definition else self.task_family
+
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("task-service:fargate:FargateService", name, None, opts)
         self._name = name
@@ -215,8 +225,8 @@ class FargateService(pulumi.ComponentResource):
         self.alarm_names = self._alarms(args)
         self.register_outputs(
             {
-                "serviceName": self.service.name if self.service else self.service_name,
-                "taskDefinitionFamily": self.task_definition.family if self.task_definition else self.task_family,
+                "serviceName": self.live_service_name,
+                "taskDefinitionFamily": self.live_task_family,
                 "logGroupName": self.log_group.name,
                 "executionRoleName": self.execution_role.name,
                 "taskRoleName": self.task_role.name,
