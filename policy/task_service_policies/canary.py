@@ -38,13 +38,7 @@ from .routing import Forward, Route, canary_indexes, describe_share, read_route
 
 Report = Callable[[str], None]
 
-CANARY_SCHEMA: dict[str, dict[str, Any]] = {
-    "allowedSteps": {
-        "type": "array",
-        "items": {"type": "integer", "minimum": 0, "maximum": 100},
-        "default": [0, 5, 25, 50, 100],
-        "description": "Canary weights (percent to the new service) that may be deployed, in rollout order.",
-    },
+ROUTE_SCHEMA: dict[str, dict[str, Any]] = {
     "canaryTagKey": {
         "type": "string",
         "default": "CanaryTargetGroup",
@@ -61,6 +55,25 @@ CANARY_SCHEMA: dict[str, dict[str, Any]] = {
         "description": "A rule requiring this HTTP header (with a non-empty value) is a test route, not a canary route.",
     },
 }
+"""How every canary policy recognises the canary's route."""
+
+CANARY_SCHEMA: dict[str, dict[str, Any]] = {
+    "allowedSteps": {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 0, "maximum": 100},
+        "default": [0, 5, 25, 50, 100],
+        "description": "Canary weights (percent to the new service) that may be deployed, in rollout order.",
+    },
+    **ROUTE_SCHEMA,
+}
+
+LIVE_TIMEOUT_SCHEMA: dict[str, dict[str, Any]] = {
+    "liveTimeoutSeconds": {
+        "type": "number", "minimum": 0.1, "maximum": 10, "default": 1.5,
+        "description": "Connect and read timeout of each AWS call (retries are off).",
+    },
+}
+
 
 ONLY_ROUTE = ("the only route to the canary is one weighted forward naming exactly two target groups, the monolith "
               "and the canary, with explicit weights summing to 100")
@@ -309,13 +322,7 @@ alb_canary_progression = resource_policy(
             "default": True,
             "description": "Read the live rule with boto3; false reports the policy as not applicable.",
         },
-        "liveTimeoutSeconds": {
-            "type": "number",
-            "minimum": 0.1,
-            "maximum": 10,
-            "default": 1.5,
-            "description": "Connect and read timeout for the AWS calls (retries are off).",
-        },
+        **LIVE_TIMEOUT_SCHEMA,
     },
 )
 
@@ -330,7 +337,7 @@ canary_guardrails = stack_policy(
                 "circuit breaker are in the stack, and route to the canary through the one weighted rule.",
     severity=Severity.HIGH,
     config={
-        **{k: v for k, v in CANARY_SCHEMA.items() if k != "allowedSteps"},
+        **ROUTE_SCHEMA,
         "healthCheckPath": {"type": "string", "default": "/health", "description": "Required health check path."},
         "errorMetricName": {
             "type": "string", "default": "HTTPCode_Target_5XX_Count",

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 from pulumi_policy import ResourceValidationArgs, Severity
 
 from . import health_gate, live
-from .canary import CANARY_SCHEMA, Report, desired_weight, live_canary_weight, live_place, skip
+from .canary import LIVE_TIMEOUT_SCHEMA, ROUTE_SCHEMA, Report, desired_weight, live_canary_weight, live_place, skip
 from .common import LISTENER_RULE, fmt_number, resource_policy
 from .routing import Route, canary_indexes, describe_share
 
@@ -24,12 +24,9 @@ PROD_ALARMS = [
 ]
 
 GATE_SCHEMA: dict[str, dict[str, Any]] = {
-    **{k: v for k, v in CANARY_SCHEMA.items() if k != "allowedSteps"},
+    **ROUTE_SCHEMA,
     **health_gate.SCHEMA,
-    "liveTimeoutSeconds": {
-        "type": "number", "minimum": 0.1, "maximum": 10, "default": 1.5,
-        "description": "Connect and read timeout of each AWS call (retries are off).",
-    },
+    **LIVE_TIMEOUT_SCHEMA,
     "ecsCluster": {
         "type": "string", "default": "task-service-cluster",
         "description": "The stack's ECS cluster (CPUUtilization and MemoryUtilization dimension).",
