@@ -142,13 +142,18 @@ def _check_weights(args: ResourceValidationArgs, cfg: Mapping[str, Any], report:
         report(f"{len(route.reaching)} actions of the rule forward to the canary '{name}'; {ONLY_ROUTE}.")
 
 
+def live_canary_indexes(rule: live.LiveRule, route: Route, cfg: Mapping[str, Any]) -> Optional[frozenset[int]]:
+    """Which of the live rule's targets are the canary: by the live rule's canary tag, else the desired one's."""
+    tag_name = rule.tags.get(cfg["canaryTagKey"]) or route.canary_name
+    return canary_indexes([arn for arn, _ in rule.targets], tag_name, cfg["canaryNamePattern"])
+
+
 def live_canary_weight(rule: live.LiveRule, route: Route, cfg: Mapping[str, Any]) -> float:
     """The canary's live share in percent; a canary group absent from the live rule gets nothing yet."""
     total = sum(w for _, w in rule.targets)
     if total <= 0:
         return 0.0
-    tag_name = rule.tags.get(cfg["canaryTagKey"]) or route.canary_name
-    indexes = canary_indexes([arn for arn, _ in rule.targets], tag_name, cfg["canaryNamePattern"]) or frozenset()
+    indexes = live_canary_indexes(rule, route, cfg) or frozenset()
     return sum(rule.targets[i][1] for i in indexes) * 100.0 / total
 
 

@@ -13,9 +13,11 @@ from typing import Any, Mapping, Optional
 from pulumi_policy import ResourceValidationArgs, Severity
 
 from . import health_gate, live
-from .canary import LIVE_TIMEOUT_SCHEMA, ROUTE_SCHEMA, Report, desired_weight, live_canary_weight, live_place, skip
+from .canary import (
+    LIVE_TIMEOUT_SCHEMA, ROUTE_SCHEMA, Report, desired_weight, live_canary_indexes, live_canary_weight, live_place, skip,
+)
 from .common import LISTENER_RULE, fmt_number, resource_policy
-from .routing import Route, canary_indexes, describe_share
+from .routing import Route, describe_share
 
 PROD_ALARMS = [
     "task-service-api-5xx-rate-high", "task-service-api-p95-latency-high", "task-service-api-unhealthy-hosts",
@@ -57,8 +59,7 @@ def _groups(current: Optional[live.LiveRule], route: Route,
     canary yet) from the desired one."""
     if current is not None:
         arns: list[Optional[str]] = [arn for arn, _ in current.targets]
-        tag = current.tags.get(cfg["canaryTagKey"]) or route.canary_name
-        found, others = _single(arns, canary_indexes(arns, tag, cfg["canaryNamePattern"]))
+        found, others = _single(arns, live_canary_indexes(current, route, cfg))
         if found is not None:
             return found, others
     forward = route.reaching[0]
