@@ -71,13 +71,17 @@ class AnalysisResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_applicable: list[NotApplicable] = field(default_factory=list)
 
+    def at_level(self, level: str) -> list[Diagnostic]:
+        """The findings of one enforcement level (mandatory, advisory, remediate, disabled)."""
+        return [d for d in self.diagnostics if d.enforcement_level == level]
+
     @property
     def mandatory(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.enforcement_level == "mandatory"]
+        return self.at_level("mandatory")
 
     @property
     def advisory(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.enforcement_level == "advisory"]
+        return self.at_level("advisory")
 
     def for_policy(self, name: str) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.policy_name == name]

@@ -161,7 +161,7 @@ def _render_policy(policy: AnalysisResult, rec: Recording, out: TextIO) -> None:
     if not policy.diagnostics and not policy.not_applicable:
         out.write("    ✅ no violations\n")
     for level, marker in (("mandatory", "❌"), ("advisory", "⚠️ "), ("remediate", "🔧"), ("disabled", "  ")):
-        found = [d for d in policy.diagnostics if d.enforcement_level == level]
+        found = policy.at_level(level)
         if not found:
             continue
         out.write(f"    {marker} {level} ({len(found)})\n")

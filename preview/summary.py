@@ -46,7 +46,7 @@ def _policy(policy: AnalysisResult | None, names: dict[str, tuple[str, str]]) ->
         return ["✅ No violations."]
     lines = []
     for level, marker in LEVELS:
-        found = [d for d in policy.diagnostics if d.enforcement_level == level]
+        found = policy.at_level(level)
         if not found:
             continue
         lines += ["", f"**{marker} {level} ({len(found)})**", "", "| policy | resource | finding | remedy |", "|---|---|---|---|"]
