@@ -167,7 +167,7 @@ def monolith_snapshot(record: Record, max_age_hours: float = MAX_AGE_HOURS, now:
         if snapshot.get("source") != MONOLITH or not snapshot.get("encrypted"):
             continue
         try:
-            created = datetime.strptime(str(snapshot.get("createdAt")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            created = snapshots.from_iso(str(snapshot.get("createdAt")))
         except ValueError:
             continue
         if now - created <= timedelta(hours=max_age_hours):

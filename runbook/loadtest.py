@@ -43,6 +43,7 @@ from runbook.errors import BadInput, EXIT_FAILED, EXIT_OK
 from runbook.outputs import Outputs
 from runbook.output import Invocation, Report, progress
 from runbook.report import CHECK_COLUMNS, Check, Status, records
+from runbook.snapshots import iso
 from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
 from task_service import contract, loadtest
 from task_service.canary import TEST_ROUTE_HEADER
@@ -273,7 +274,7 @@ class Verdict:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(datetime.fromtimestamp(epoch, timezone.utc))
 
 
 def judge(plan: Plan, measured: dict[str, Any], via_test_route: bool) -> tuple[Verdict, list[Check]]:

@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runbook.aws import error_code, error_text
-from runbook.snapshots import CLUSTER, MANAGED_BY, Snapshot, Source, Wait, iso
+from runbook.snapshots import CLUSTER, MANAGED_BY, STAMP_FORMAT, Snapshot, Source, Wait, iso
 from runbook.db import connect, reason_without
 from runbook.errors import BadInput
 from runbook.waiting import WaitFailed, WaitTimedOut, wait_for
@@ -48,7 +48,7 @@ class Temporary:
 
 
 def _restore(rds: Any, naming: Naming, source: Source, snapshot: Snapshot, options: RestoreOptions) -> Temporary:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dt%H%M%Sz")
+    stamp = datetime.now(timezone.utc).strftime(STAMP_FORMAT)
     name = naming.of(Role.RESTORE_TEST_INSTANCE, stamp=stamp)
     placement: dict[str, Any] = {"Tags": [{"Key": "ManagedBy", "Value": MANAGED_BY}, {"Key": "Purpose", "Value": "restore test"}]}
     if source.subnet_group:

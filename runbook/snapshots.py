@@ -188,7 +188,7 @@ def recent(rds: Any, source: Source, max_age: timedelta, now: datetime) -> dict[
 
 def new_id(naming: Naming, source: Source, now: datetime) -> str:
     """Named from the stack's naming, with the source and the UTC time (RDS wants lower case)."""
-    return naming.of(Role.BACKUP_SNAPSHOT, source=source.role, stamp=now.strftime("%Y%m%dt%H%M%Sz"))
+    return naming.of(Role.BACKUP_SNAPSHOT, source=source.role, stamp=now.strftime(STAMP_FORMAT))
 
 
 def create(rds: Any, source: Source, identifier: str, stack: str) -> dict[str, Any]:
@@ -257,7 +257,18 @@ def recorded(source: Source, snapshot: dict[str, Any], reused: bool) -> Snapshot
     )
 
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""UTC times in records and reports (the backup record, the load-test result)."""
+STAMP_FORMAT = "%Y%m%dt%H%M%Sz"
+"""UTC times in resource names (RDS identifiers want lower case)."""
+
+
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).strftime(ISO_FORMAT)
+
+
+def from_iso(text: str) -> datetime:
+    """`iso`'s inverse; ValueError when `text` is not in that form."""
+    return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc)
 
 
