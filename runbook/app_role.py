@@ -26,6 +26,7 @@ import psycopg
 from botocore.exceptions import ClientError
 from psycopg import sql
 
+from runbook import schema
 from runbook.aws import Aws, error_text, is_auth_error
 from runbook.db import CONNECT_TIMEOUT_SECONDS, connect, reason
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
@@ -143,11 +144,9 @@ def _names(conn: psycopg.Connection, out: Outputs, secret: AppSecret) -> Names:
             f"--dsn connects as {row[0]}; connect as the master user {master}: AWS's rotation function creates "
             f"{role + CLONE_SUFFIX} as that user, which PostgreSQL 16 allows only for roles it created."
         )
-    found = conn.execute(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = ANY(%s)", (SCHEMA, list(TABLES))
-    ).fetchone()
-    if found is None or found[0] != len(TABLES):
-        raise BadInput(f"{found[0] if found else 0} of the {len(TABLES)} tables exist in schema {SCHEMA}: run `schema apply` first.")
+    found = schema.counts(conn)["tables"]
+    if found != len(TABLES):
+        raise BadInput(f"{found} of the {len(TABLES)} tables exist in schema {SCHEMA}: run `schema apply` first.")
     existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", ([role, role + CLONE_SUFFIX],))}
     if secret.username not in existing and secret.username != role:
         raise BadInput(f"the secret names {secret.username}, which does not exist; only {role} is created here.")
