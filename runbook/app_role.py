@@ -26,12 +26,12 @@ import psycopg
 from botocore.exceptions import ClientError
 from psycopg import sql
 
-from runbook import schema
 from runbook.aws import Aws, error_text, is_auth_error
 from runbook.db import CONNECT_TIMEOUT_SECONDS, connect, reason
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput
 from runbook.outputs import Outputs
 from runbook.report import Check, Status, summary, table
+from runbook.schema import counts
 from task_service import contract
 from task_service.tables import SCHEMA, TABLES
 
@@ -144,7 +144,7 @@ def _names(conn: psycopg.Connection, out: Outputs, secret: AppSecret) -> Names:
             f"--dsn connects as {row[0]}; connect as the master user {master}: AWS's rotation function creates "
             f"{role + CLONE_SUFFIX} as that user, which PostgreSQL 16 allows only for roles it created."
         )
-    found = schema.counts(conn)["tables"]
+    found = counts(conn)["tables"]
     if found != len(TABLES):
         raise BadInput(f"{found} of the {len(TABLES)} tables exist in schema {SCHEMA}: run `schema apply` first.")
     existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", ([role, role + CLONE_SUFFIX],))}
