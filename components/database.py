@@ -39,6 +39,7 @@ CONNECTIONS_ALARM_PERCENT = 80
 MAX_STORAGE_GB = 65536
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"
 """RDS's current RSA-2048 authority (valid to 2061); rds-ca-2019 expired in 2024."""
+SecretAndVersion = tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 _DAY = f"(?:{'|'.join(DAYS)})"
@@ -159,7 +160,9 @@ class TaskServiceDb(pulumi.ComponentResource):
     """The master credentials (`task-service/db-password`)."""
     app_secret: aws.secretsmanager.Secret
     """The application's credentials (`task-service/db-app-credentials`)."""
-    secret_versions: list[aws.secretsmanager.SecretVersion]
+    secret_version: aws.secretsmanager.SecretVersion
+    """What a reader of `secret` waits for: the secret with its value."""
+    app_secret_version: aws.secretsmanager.SecretVersion
     alarm_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: TaskServiceDbArgs, opts: pulumi.ResourceOptions | None = None):
@@ -186,7 +189,7 @@ class TaskServiceDb(pulumi.ComponentResource):
             opts=self._child,
         )
         self.instance = self._instance(args, password)
-        self.secret, self.app_secret, self.secret_versions = self._secrets(args, password)
+        (self.secret, self.secret_version), (self.app_secret, self.app_secret_version) = self._secrets(args, password)
         self.alarm_names = self._alarms(args)
         self.register_outputs(
             {
@@ -326,8 +329,9 @@ class TaskServiceDb(pulumi.ComponentResource):
 
     def _secrets(
         self, args: TaskServiceDbArgs, password: random.RandomPassword
-    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.Secret, list[aws.secretsmanager.SecretVersion]]:
-        """The master and the application credentials, each one JSON document in the keys its readers expect."""
+    ) -> tuple[SecretAndVersion, SecretAndVersion]:
+        """The master and the application credentials (each a secret and its version), each one JSON document in the
+        keys its readers expect."""
         cfg = args.settings
         connection = {"host": self.instance.address, "port": self.instance.port, "dbname": cfg.name, "engine": "postgres"}
         master = self._secret(
@@ -339,11 +343,11 @@ class TaskServiceDb(pulumi.ComponentResource):
             args, "app-secret", Role.APP_DB_SECRET, f"{self.identifier} application credentials (the Task Service's own role)",
             {"username": cfg.app_username, "password": app_password.result, **connection, "masterarn": master[0].arn},
         )
-        return master[0], app[0], [master[1], app[1]]
+        return master, app
 
     def _secret(
         self, args: TaskServiceDbArgs, suffix: str, role: Role, description: str, document: Mapping[str, pulumi.Input[object]]
-    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+    ) -> SecretAndVersion:
         secret = aws.secretsmanager.Secret(
             f"{self._name}-{suffix}",
             name=args.naming.of(role),
